@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto';
+import { ALL_CLOSE_REASONS, type CloseReason } from '../../shared/close-reason';
+import { TetherError } from '../../shared/errors';
+import type { Logger } from '../../shared/logger';
+import type { ProviderConfig } from './provider-config';
+import type { ProviderMetrics } from './provider-metrics';
+import { LatencyWindow, type Reclaim } from './reclaim-record';
+import { Sink, type SinkCall } from './sink';
+import type { SocketOwner } from './socket-owner';
+import type { SubscriptionRegistry } from './subscription-registry';
+
+type ReclaimListener = (record: Reclaim) => void;
+type EndListener = () => void;
+
+/**
+ * Knows every open sink and reclaims each one, with all of its subscriptions, the moment its channel is
+ * known to be broken. Stream events drive most closes; one sweep timer for all sinks samples socket
+ * reads (keepalive answers count as life), closes sinks stuck on flow control and sends idle heartbeats.
+ */
+export class ConnectionTracker {
+  private readonly sinks = new Map<string, Sink>();
+  private readonly reclaimedSinks = new Map<CloseReason, number>(ALL_CLOSE_REASONS.map((r) => [r, 0]));
+  private readonly reclaimedSubscriptions = new Map<CloseReason, number>(ALL_CLOSE_REASONS.map((r) => [r, 0]));
+  private readonly latencies: LatencyWindow;
+  private readonly listeners = new Map<ReclaimListener, EndListener>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly config: ProviderConfig,
+    private readonly registry: SubscriptionRegistry,
+    private readonly sockets: SocketOwner,
+    private readonly metrics: ProviderMetrics,
+    private readonly log: Logger,
+    private readonly heartbeat: (sink: Sink) => void,
+  ) {
+    this.latencies = new LatencyWindow(config.latencyWindow);
+  }
+
+  get liveSinks(): number {
+    return this.sinks.size;
+  }
+
+  get liveSubscriptions(): number {
+    return this.registry.liveCount;
+  }
+
+  /** Registers a new sink for a call; refuses past the sink limit. */
+  open(call: SinkCall, consumerName: string, peer: string): Sink {
+    if (this.sinks.size >= this.config.maxSinks) {
+      throw TetherError.exhausted(`the provider holds ${this.sinks.size} sinks; the limit is ${this.config.maxSinks}`);
+    }
+    const identity = { id: randomUUID(), consumerName, peer, socket: this.sockets.state(peer) };
+    const limits = {
+      maxEvents: this.config.sinkQueueMaxEvents,
+      maxBytes: this.config.sinkQueueMaxBytes,
+      batchMaxEvents: this.config.batchMaxEvents,
+      batchMaxBytes: this.config.batchMaxBytes,
+    };
+    const sink = new Sink(identity, call, limits, {
+      release: (subs) => this.registry.retire(subs),
+      forceRelease: (p) => this.sockets.destroy(p, 'connection-lost'),
+      closed: (s, reason, count, detectedAt) => this.onClosed(s, reason, count, detectedAt),
+    });
+    this.sinks.set(sink.id, sink);
+    return sink;
+  }
+
+  get(sinkId: string): Sink | undefined {
+    return this.sinks.get(sinkId);
+  }
+
+  list(): Sink[] {
+    return [...this.sinks.values()];
+  }
+
+  evict(sinkId: string, message: string): number {
+    const sink = this.sinks.get(sinkId);
+    if (!sink) throw TetherError.notFound(`no open sink ${sinkId}`);
+    const count = sink.subscriptions.size;
+    sink.close('evicted', Date.now(), message || 'evicted by an operator');
+    return count;
+  }
+
+  closeAll(reason: CloseReason): void {
+    for (const sink of [...this.sinks.values()]) sink.close(reason);
+  }
+
+  /** Subscribes to reclaim records until the returned function is called or `endWatchers` runs. */
+  onReclaim(listener: ReclaimListener, onEnd: EndListener): () => void {
+    if (this.listeners.size >= this.config.maxReclaimWatchers) {
+      throw TetherError.exhausted(`${this.listeners.size} reclaim watchers are open; the limit is ${this.config.maxReclaimWatchers}`);
+    }
+    this.listeners.set(listener, onEnd);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Ends every reclaim watcher (on shutdown). */
+  endWatchers(): void {
+    const ends = [...this.listeners.values()];
+    this.listeners.clear();
+    for (const end of ends) end();
+  }
+
+  totals() {
+    return {
+      liveSinks: this.sinks.size,
+      liveSubscriptions: this.registry.liveCount,
+      reclaimedSinks: Object.fromEntries(this.reclaimedSinks) as Record<CloseReason, number>,
+      reclaimedSubscriptions: Object.fromEntries(this.reclaimedSubscriptions) as Record<CloseReason, number>,
+      detectionLatency: this.latencies.summary(),
+    };
+  }
+
+  start(): void {
+    this.stop();
+    this.sweepTimer = setInterval(() => this.sweep(Date.now()), this.config.livenessSweepMs);
+    this.sweepTimer.unref();
+  }
+
+  stop(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  /** Exposed for tests that drive time themselves. */
+  sweep(now: number): void {
+    for (const sink of this.sinks.values()) {
+      const read = this.sockets.bytesRead(sink.identity.peer);
+      if (read !== sink.lastBytesRead) {
+        sink.lastBytesRead = read;
+        sink.touch(now);
+      }
+      if (sink.blockedSince !== null && now - sink.blockedSince > this.config.sinkDrainTimeoutMs) {
+        sink.close('slow-consumer', now);
+      } else if (now - sink.lastWriteAt >= this.config.heartbeatMs) {
+        this.heartbeat(sink);
+      }
+    }
+  }
+
+  private onClosed(sink: Sink, reason: CloseReason, subscriptionCount: number, detectedAt: number): void {
+    this.sinks.delete(sink.id);
+    const record: Reclaim = {
+      sinkId: sink.id,
+      consumerName: sink.identity.consumerName,
+      peer: sink.identity.peer,
+      subscriptionCount,
+      reason,
+      detectedAt,
+      sinceLastActivityMs: Math.max(0, detectedAt - sink.lastActivity),
+      sinkAgeMs: detectedAt - sink.openedAt,
+    };
+    this.reclaimedSinks.set(reason, (this.reclaimedSinks.get(reason) ?? 0) + 1);
+    this.reclaimedSubscriptions.set(reason, (this.reclaimedSubscriptions.get(reason) ?? 0) + subscriptionCount);
+    this.latencies.add(record.sinceLastActivityMs);
+    this.metrics.recordReclaim(reason, subscriptionCount, record.sinceLastActivityMs);
+    this.log.info(
+      {
+        sinkId: record.sinkId,
+        consumer: record.consumerName,
+        peer: record.peer,
+        reason,
+        subscriptions: subscriptionCount,
+        sinceLastActivityMs: record.sinceLastActivityMs,
+        reclaimMs: Date.now() - detectedAt,
+      },
+      'sink reclaimed',
+    );
+    for (const listener of [...this.listeners.keys()]) listener(record);
+  }
+}

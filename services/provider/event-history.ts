@@ -1,0 +1,73 @@
+import type { EventAttributes } from './subscription';
+
+/** A published event as the provider keeps it: attributes to match on, and its encoded bytes. */
+export interface RetainedEvent extends EventAttributes {
+  readonly sequence: number;
+  readonly topic: string;
+  readonly tokens: readonly string[];
+  readonly bytes: Uint8Array;
+  readonly storedAt: number;
+}
+
+export interface HistoryLimits {
+  readonly historyMaxEvents: number;
+  readonly historyMaxBytes: number;
+  readonly historyMaxAgeMs: number;
+}
+
+/**
+ * The recent events, bounded by count, bytes and age, for consumers that resume after a break.
+ * Sequences are contiguous, so a sequence maps to its slot by subtraction.
+ */
+export class EventHistory {
+  private events: RetainedEvent[] = [];
+  private head = 0;
+  private totalBytes = 0;
+
+  constructor(private readonly limits: HistoryLimits) {}
+
+  get size(): number {
+    return this.events.length - this.head;
+  }
+
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  /** The oldest retained sequence, or undefined when nothing is retained. */
+  get firstSequence(): number | undefined {
+    return this.size > 0 ? this.events[this.head].sequence : undefined;
+  }
+
+  append(event: RetainedEvent): void {
+    if (this.limits.historyMaxEvents === 0) return;
+    this.events.push(event);
+    this.totalBytes += event.bytes.length;
+    while (this.size > this.limits.historyMaxEvents || this.totalBytes > this.limits.historyMaxBytes) this.dropOldest();
+  }
+
+  evictExpired(now: number): void {
+    const oldest = now - this.limits.historyMaxAgeMs;
+    while (this.size > 0 && this.events[this.head].storedAt < oldest) this.dropOldest();
+  }
+
+  /** Retained events with sequence > after, oldest first. */
+  *after(after: number): Iterable<RetainedEvent> {
+    const first = this.firstSequence;
+    if (first === undefined) return;
+    const start = this.head + Math.max(0, after + 1 - first);
+    for (let i = start; i < this.events.length; i++) yield this.events[i];
+  }
+
+  private dropOldest(): void {
+    const event = this.events[this.head];
+    this.events[this.head] = undefined as unknown as RetainedEvent;
+    this.head++;
+    this.totalBytes -= event.bytes.length;
+    // Compact once the dead prefix dominates, so the array never grows without bound.
+    if (this.head > 1024 && this.head * 2 > this.events.length) {
+      this.events = this.events.slice(this.head);
+      this.head = 0;
+    }
+  }
+}

@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import { TetherError } from '../../shared/errors';
+import { Event } from '../../shared/gen/tether/v1/event';
+import type { ResumeFrom, ResumeGap } from '../../shared/gen/tether/v1/sink';
+import { parseTopic } from '../../shared/topic-pattern';
+import type { EventHistory, RetainedEvent } from './event-history';
+import type { ProviderConfig } from './provider-config';
+import type { ProviderMetrics } from './provider-metrics';
+import type { Sink, SinkSubscription } from './sink';
+import { attributesMatch } from './subscription';
+import { SubscriptionIndex } from './subscription-index';
+import type { SubscriptionRegistry } from './subscription-registry';
+
+/**
+ * The publish path: validate, number, encode once, retain, match through the index, and queue one
+ * delivery per sink naming every subscription of that sink the event matched.
+ */
+export class EventRouter {
+  /** Changes on every fresh start: this provider's history is in memory only. */
+  readonly epoch = randomUUID();
+  private nextSequence = 1;
+  private readonly groups = new Map<Sink, string[]>();
+
+  constructor(
+    private readonly config: ProviderConfig,
+    private readonly registry: SubscriptionRegistry,
+    private readonly history: EventHistory,
+    private readonly metrics: ProviderMetrics,
+  ) {}
+
+  get headSequence(): number {
+    return this.nextSequence - 1;
+  }
+
+  /** Validates the whole batch before taking any of it, so a bad event never half-publishes a batch. */
+  publish(events: readonly Event[]): string[] {
+    if (events.length === 0) throw TetherError.invalid('publish needs at least one event');
+    if (events.length > this.config.maxPublishBatch) {
+      throw TetherError.invalid(`batch holds ${events.length} events; the limit is ${this.config.maxPublishBatch}`);
+    }
+    const tokens = events.map((event, i) => this.validate(event, i));
+    const now = Date.now();
+    const time = new Date(now).toISOString();
+    const sequences: string[] = [];
+    events.forEach((input, i) => {
+      const sequence = this.nextSequence++;
+      const event: Event = { ...input, id: input.id || randomUUID(), time: input.time || time, sequence: String(sequence) };
+      const bytes = Event.encode(event).finish();
+      const retained: RetainedEvent = {
+        sequence,
+        topic: event.topic,
+        tokens: tokens[i],
+        bytes,
+        storedAt: now,
+        id: event.id,
+        source: event.source,
+        type: event.type,
+        dataContentType: event.dataContentType,
+        extensions: event.extensions,
+      };
+      this.history.append(retained);
+      this.route(retained);
+      sequences.push(String(sequence));
+    });
+    this.metrics.eventsPublished.inc(events.length);
+    return sequences;
+  }
+
+  /**
+   * Queues the retained events after `resume` that match `subs`, in order, before any later live event:
+   * it runs in one turn with the registration, so there is no gap and no duplicate at the seam. Returns
+   * the gap to report when history does not reach back far enough or the epoch changed.
+   */
+  replay(sink: Sink, subs: readonly SinkSubscription[], resume: ResumeFrom): ResumeGap | undefined {
+    const requested = Number(resume.afterSequence);
+    const first = this.history.firstSequence ?? this.nextSequence;
+    const sameEpoch = resume.epoch === this.epoch;
+    let from = requested;
+    let gap: ResumeGap | undefined;
+    if (!sameEpoch || requested + 1 < first) {
+      from = first - 1;
+      gap = {
+        subscriptionIds: subs.map((s) => s.id),
+        requestedEpoch: resume.epoch,
+        requestedAfterSequence: resume.afterSequence,
+        epoch: this.epoch,
+        firstAvailableSequence: String(first),
+        reason: sameEpoch ? 'history no longer reaches back to the requested sequence' : 'the provider restarted; its history began anew',
+      };
+    }
+    if (gap) sink.send({ kind: { $case: 'gap', value: gap } });
+    const index = new SubscriptionIndex();
+    for (const sub of subs) index.add(sub, sub.pattern.split('.'));
+    for (const event of this.history.after(from)) {
+      const ids: string[] = [];
+      index.match(event.tokens, (sub) => {
+        if (attributesMatch(sub.attributes, event)) ids.push(sub.id);
+      });
+      if (ids.length > 0) sink.deliver({ eventBytes: event.bytes, subscriptionIds: ids });
+    }
+    return gap;
+  }
+
+  private route(event: RetainedEvent): void {
+    const groups = this.groups;
+    this.registry.match(event.tokens, (sub) => {
+      const sink = sub.owner as Sink;
+      if (sink.closed || !attributesMatch(sub.attributes, event)) return;
+      const ids = groups.get(sink);
+      if (ids) ids.push(sub.id);
+      else groups.set(sink, [sub.id]);
+    });
+    if (groups.size === 0) return;
+    for (const [sink, ids] of groups) sink.deliver({ eventBytes: event.bytes, subscriptionIds: ids });
+    this.metrics.eventsDelivered.inc(groups.size);
+    groups.clear();
+  }
+
+  private validate(event: Event, i: number): string[] {
+    const where = `event ${i}${event.id ? ` (id ${event.id})` : ''}`;
+    let tokens: string[];
+    try {
+      tokens = parseTopic(event.topic, this.config);
+    } catch (err) {
+      throw TetherError.invalid(`${where}: ${(err as Error).message}`);
+    }
+    const extensions = Object.keys(event.extensions ?? {}).length;
+    if (extensions > this.config.maxAttributes) {
+      throw TetherError.invalid(`${where}: ${extensions} extension attributes; the limit is ${this.config.maxAttributes}`);
+    }
+    if (event.sequence !== '0' && event.sequence !== '') {
+      throw TetherError.invalid(`${where}: sequence is assigned by the provider; leave it 0`);
+    }
+    const size = Event.encode(event).finish().length + 24; // + the id, time and sequence the provider may add
+    if (size > this.config.maxEventBytes) {
+      throw TetherError.invalid(`${where}: ${size} bytes; the limit is ${this.config.maxEventBytes}`);
+    }
+    return tokens;
+  }
+}

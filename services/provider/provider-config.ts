@@ -1,0 +1,59 @@
+import { type ConfigOf, int, loadConfig, str } from '../../shared/config';
+
+const MiB = 1024 * 1024;
+
+/**
+ * Every setting of the provider. Each bound on a queue, map or buffer is named here. The keepalive
+ * defaults (20 s + 10 s) tolerate a long GC pause or event-loop stall: a ping timeout shorter than the
+ * worst stall kills healthy connections.
+ */
+export const providerSettings = {
+  host: str('TETHER_HOST', '0.0.0.0', 'Address the gRPC server listens on.'),
+  port: int('TETHER_PORT', 50051, 'gRPC port (0 picks a free one).', 0, 65535),
+  metricsPort: int('TETHER_METRICS_PORT', 9464, 'Prometheus `/metrics` port; -1 disables, 0 picks a free one.', -1, 65535),
+  keepaliveTimeMs: int('TETHER_KEEPALIVE_TIME_MS', 20_000, 'Server keepalive ping interval per connection.', 100),
+  keepaliveTimeoutMs: int('TETHER_KEEPALIVE_TIMEOUT_MS', 10_000, 'Ping answer deadline; a hung or silent consumer is reclaimed within time + timeout.', 100),
+  livenessSweepMs: int('TETHER_LIVENESS_SWEEP_MS', 500, 'How often the tracker samples socket reads, drain progress and idle sinks.', 10, 60_000),
+  heartbeatMs: int('TETHER_HEARTBEAT_MS', 10_000, 'An in-band heartbeat goes to a sink idle this long, so consumers can tell a dead provider.', 50),
+  maxSinks: int('TETHER_MAX_SINKS', 10_000, 'Open sinks in total; more are refused with RESOURCE_EXHAUSTED.', 1),
+  maxSubscriptionsPerSink: int('TETHER_MAX_SUBSCRIPTIONS_PER_SINK', 10_000, 'Subscriptions one sink may hold.', 1),
+  maxPatternLength: int('TETHER_MAX_PATTERN_LENGTH', 256, 'Characters in a pattern or topic.', 1, 4096),
+  maxPatternDepth: int('TETHER_MAX_PATTERN_DEPTH', 16, 'Tokens in a pattern or topic.', 1, 256),
+  maxAttributes: int('TETHER_MAX_ATTRIBUTES', 16, 'Attribute matches per subscription, and extension attributes per event.', 0, 256),
+  maxEventBytes: int('TETHER_MAX_EVENT_BYTES', 256 * 1024, 'Encoded size of one event.', 64),
+  maxPublishBatch: int('TETHER_MAX_PUBLISH_BATCH', 1_000, 'Events in one Publish call.', 1),
+  maxConsumerNameLength: int('TETHER_MAX_CONSUMER_NAME_LENGTH', 128, 'Characters in a consumer name.', 1),
+  sinkQueueMaxEvents: int('TETHER_SINK_QUEUE_MAX_EVENTS', 20_000, 'Deliveries queued for one sink; overflow closes it as slow-consumer.', 1),
+  sinkQueueMaxBytes: int('TETHER_SINK_QUEUE_MAX_BYTES', 32 * MiB, 'Bytes queued for one sink; overflow closes it as slow-consumer.', 1024),
+  sinkDrainTimeoutMs: int('TETHER_SINK_DRAIN_TIMEOUT_MS', 15_000, 'A blocked sink with no drain progress this long is closed as slow-consumer.', 10),
+  batchMaxEvents: int('TETHER_BATCH_MAX_EVENTS', 256, 'Deliveries per gRPC message when the stream is busy.', 1),
+  batchMaxBytes: int('TETHER_BATCH_MAX_BYTES', 256 * 1024, 'Bytes per gRPC message when the stream is busy.', 1024),
+  historyMaxEvents: int('TETHER_HISTORY_MAX_EVENTS', 10_000, 'Events kept for resume.', 0),
+  historyMaxBytes: int('TETHER_HISTORY_MAX_BYTES', 16 * MiB, 'Bytes kept for resume.', 0),
+  historyMaxAgeMs: int('TETHER_HISTORY_MAX_AGE_MS', 300_000, 'Age after which an event leaves the resume history.', 0),
+  openTimeoutMs: int('TETHER_OPEN_TIMEOUT_MS', 10_000, 'A sink stream must send its open message within this time.', 10),
+  classifyWindowMs: int('TETHER_CLASSIFY_WINDOW_MS', 100, 'How long a stream end waits to see whether its socket closes too (crash or keepalive vs. clean close).', 0, 10_000),
+  purgeChunk: int('TETHER_PURGE_CHUNK', 5_000, 'Subscriptions of a closed sink removed from the index per event-loop turn.', 1),
+  maxReclaimWatchers: int('TETHER_MAX_RECLAIM_WATCHERS', 64, 'Concurrent WatchReclaims streams.', 1),
+  watcherQueueMax: int('TETHER_WATCHER_QUEUE_MAX', 1_000, 'Reclaim records buffered for one slow watcher before it is dropped.', 1),
+  latencyWindow: int('TETHER_LATENCY_WINDOW', 1_024, 'Recent reclaims kept for the detection-latency summary.', 1),
+  shutdownGraceMs: int('TETHER_SHUTDOWN_GRACE_MS', 5_000, 'On SIGTERM, streams still open after this are forced closed.', 0),
+};
+
+export type ProviderConfig = ConfigOf<typeof providerSettings>;
+
+export function providerConfigFromEnv(env: Record<string, string | undefined> = process.env): ProviderConfig {
+  return loadConfig(providerSettings, env, (c) => {
+    const problems: string[] = [];
+    // A replay of the whole history must fit an empty sink queue, or resuming would look like a slow consumer.
+    if (c.historyMaxEvents > c.sinkQueueMaxEvents) problems.push('TETHER_HISTORY_MAX_EVENTS must not exceed TETHER_SINK_QUEUE_MAX_EVENTS');
+    if (c.historyMaxBytes > c.sinkQueueMaxBytes) problems.push('TETHER_HISTORY_MAX_BYTES must not exceed TETHER_SINK_QUEUE_MAX_BYTES');
+    if (c.maxEventBytes > c.batchMaxBytes) problems.push('TETHER_MAX_EVENT_BYTES must not exceed TETHER_BATCH_MAX_BYTES');
+    return problems;
+  });
+}
+
+/** Defaults overridden by a partial object: for tests and benchmarks that build a provider in-process. */
+export function providerConfig(overrides: Partial<ProviderConfig> = {}): ProviderConfig {
+  return Object.freeze({ ...providerConfigFromEnv({}), ...overrides });
+}

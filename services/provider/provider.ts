@@ -1,0 +1,123 @@
+import { Server } from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import { HttpEndpoint } from '../../shared/http-endpoint';
+import { PublisherServiceService } from '../../shared/gen/tether/v1/publisher';
+import { ConnectionTrackerServiceService } from '../../shared/gen/tether/v1/tracker';
+import type { Logger } from '../../shared/logger';
+import { loadReflectionDefinition } from '../../shared/proto-files';
+import { ConnectionTracker } from './connection-tracker';
+import { EventHistory } from './event-history';
+import { EventRouter } from './event-router';
+import type { ProviderConfig } from './provider-config';
+import { ProviderMetrics } from './provider-metrics';
+import { createPublishHandler } from './publisher-service';
+import { createSinkHandler } from './sink-service';
+import { sinkServiceDefinition } from './sink-wire';
+import { SocketOwner } from './socket-owner';
+import { SubscriptionRegistry } from './subscription-registry';
+import { createTrackerHandlers } from './tracker-service';
+
+export const SERVICE_NAMES = ['tether.v1.SinkService', 'tether.v1.PublisherService', 'tether.v1.ConnectionTrackerService'];
+
+/**
+ * The event provider: wires the registry, router, history and connection tracker to a gRPC server whose
+ * sockets it owns. Health says NOT_SERVING until `start` has finished and again from the first moment of
+ * `stop`.
+ */
+export class Provider {
+  readonly registry: SubscriptionRegistry;
+  readonly history: EventHistory;
+  readonly router: EventRouter;
+  readonly tracker: ConnectionTracker;
+  readonly metrics: ProviderMetrics;
+  private readonly server: Server;
+  private readonly sockets: SocketOwner;
+  private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
+  private readonly metricsEndpoint: HttpEndpoint;
+  private accepting = false;
+  private stopping: Promise<void> | undefined;
+  port = 0;
+  metricsPort = -1;
+
+  constructor(
+    readonly config: ProviderConfig,
+    private readonly log: Logger,
+  ) {
+    this.registry = new SubscriptionRegistry(config.purgeChunk);
+    this.history = new EventHistory(config);
+    this.metrics = new ProviderMetrics({
+      liveSinks: () => this.tracker.liveSinks,
+      liveSubscriptions: () => this.registry.liveCount,
+      queueDepths: () => this.tracker.list().map((s) => s.queueDepth),
+      historySize: () => this.history.size,
+      headSequence: () => this.router.headSequence,
+    });
+    this.router = new EventRouter(config, this.registry, this.history, this.metrics);
+    this.server = new Server({
+      'grpc.keepalive_time_ms': config.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
+      'grpc.max_receive_message_length': config.maxPublishBatch * config.maxEventBytes,
+    });
+    this.sockets = new SocketOwner(this.server);
+    this.tracker = new ConnectionTracker(config, this.registry, this.sockets, this.metrics, log, (sink) =>
+      sink.send({ kind: { $case: 'heartbeat', value: { headSequence: String(this.router.headSequence) } } }),
+    );
+    const accepting = () => this.accepting;
+    this.server.addService(sinkServiceDefinition, {
+      openSink: createSinkHandler({ config, tracker: this.tracker, registry: this.registry, router: this.router, sockets: this.sockets, log, accepting }),
+    });
+    this.server.addService(PublisherServiceService, { publish: createPublishHandler(this.router, this.metrics, log, accepting) });
+    this.server.addService(ConnectionTrackerServiceService, createTrackerHandlers(this.tracker, this.router, config.watcherQueueMax, log));
+    this.health.addToServer(this.server);
+    new ReflectionService(loadReflectionDefinition()).addToServer(this.server);
+    this.metricsEndpoint = new HttpEndpoint({
+      '/metrics': async () => ({ type: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.port = await this.sockets.listen(this.config.host, this.config.port);
+    this.metricsPort = await this.metricsEndpoint.listen(this.config.host, this.config.metricsPort);
+    this.tracker.start();
+    this.accepting = true;
+    this.setHealth('SERVING');
+    this.log.info({ port: this.port, metricsPort: this.metricsPort, epoch: this.router.epoch }, 'provider serving');
+  }
+
+  /**
+   * Drains: NOT_SERVING, refuse new sinks and events, tell every consumer it is going away and end its
+   * stream, then force-close whatever is still open after the grace period. Idempotent.
+   */
+  stop(graceMs = this.config.shutdownGraceMs): Promise<void> {
+    this.stopping ??= this.drain(graceMs);
+    return this.stopping;
+  }
+
+  private async drain(graceMs: number): Promise<void> {
+    this.accepting = false;
+    this.setHealth('NOT_SERVING');
+    this.log.info({ sinks: this.tracker.liveSinks, graceMs }, 'provider draining');
+    this.tracker.closeAll('shutdown');
+    this.tracker.endWatchers();
+    this.tracker.stop();
+    const closed = new Promise<boolean>((resolve) => this.server.tryShutdown(() => resolve(true)));
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), graceMs);
+    });
+    const clean = await Promise.race([closed, graceOver]);
+    clearTimeout(timer);
+    if (!clean) {
+      this.log.warn('grace period over: forcing the remaining connections closed');
+      this.server.forceShutdown();
+    }
+    await Promise.all([this.sockets.close(true), this.metricsEndpoint.close()]);
+    this.log.info({ clean }, 'provider stopped');
+  }
+
+  private setHealth(status: ServingStatus): void {
+    this.health.setStatus('', status);
+    for (const name of SERVICE_NAMES) this.health.setStatus(name, status);
+  }
+}

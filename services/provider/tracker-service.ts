@@ -1,0 +1,131 @@
+import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
+import { TetherError } from '../../shared/errors';
+import type {
+  EvictSinkRequest,
+  EvictSinkResponse,
+  GetTotalsRequest,
+  GetTotalsResponse,
+  ListSinksRequest,
+  ListSinksResponse,
+  ListSubscriptionsRequest,
+  ListSubscriptionsResponse,
+  WatchReclaimsRequest,
+  WatchReclaimsResponse,
+} from '../../shared/gen/tether/v1/tracker';
+import type { Logger } from '../../shared/logger';
+import type { ConnectionTracker } from './connection-tracker';
+import type { EventRouter } from './event-router';
+import type { Reclaim } from './reclaim-record';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Runs a unary handler and maps a thrown error to its status at this edge. */
+function unary<Req, Res>(log: Logger, fn: (req: Req) => Res) {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    try {
+      callback(null, fn(call.request));
+    } catch (err) {
+      const error = TetherError.from(err);
+      if (error.code === status.INTERNAL) log.error({ err }, 'tracker call failed');
+      callback(error.toServiceError(), null);
+    }
+  };
+}
+
+export function toReclaimRecord(r: Reclaim): WatchReclaimsResponse {
+  return {
+    record: {
+      sinkId: r.sinkId,
+      consumerName: r.consumerName,
+      peer: r.peer,
+      subscriptionCount: r.subscriptionCount,
+      reason: r.reason,
+      detectedAt: iso(r.detectedAt),
+      sinceLastActivityMs: r.sinceLastActivityMs,
+      sinkAgeMs: r.sinkAgeMs,
+    },
+  };
+}
+
+/** The operator's ConnectionTrackerService. */
+export function createTrackerHandlers(tracker: ConnectionTracker, router: EventRouter, watcherQueueMax: number, log: Logger) {
+  return {
+    listSinks: unary<ListSinksRequest, ListSinksResponse>(log, () => ({
+      sinks: tracker.list().map((s) => ({
+        sinkId: s.id,
+        consumerName: s.identity.consumerName,
+        peer: s.identity.peer,
+        openedAt: iso(s.openedAt),
+        subscriptionCount: s.subscriptions.size,
+        queueDepth: s.queueDepth,
+        queueBytes: String(s.queueBytes),
+        lastActivity: iso(s.lastActivity),
+      })),
+    })),
+
+    listSubscriptions: unary<ListSubscriptionsRequest, ListSubscriptionsResponse>(log, (req) => {
+      const sink = tracker.get(req.sinkId);
+      if (!sink) throw TetherError.notFound(`no open sink ${req.sinkId}`);
+      return {
+        subscriptions: [...sink.subscriptions.values()].map((sub) => ({
+          subscriptionId: sub.id,
+          pattern: sub.pattern,
+          attributes: Object.fromEntries(pairs(sub.attributes)),
+        })),
+      };
+    }),
+
+    getTotals: unary<GetTotalsRequest, GetTotalsResponse>(log, () => {
+      const t = tracker.totals();
+      const toStrings = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
+      return {
+        liveSinks: t.liveSinks,
+        liveSubscriptions: t.liveSubscriptions,
+        reclaimedSinksByReason: toStrings(t.reclaimedSinks),
+        reclaimedSubscriptionsByReason: toStrings(t.reclaimedSubscriptions),
+        detectionLatency: {
+          count: String(t.detectionLatency.count),
+          p50Ms: t.detectionLatency.p50,
+          p99Ms: t.detectionLatency.p99,
+          maxMs: t.detectionLatency.max,
+        },
+        epoch: router.epoch,
+        headSequence: String(router.headSequence),
+      };
+    }),
+
+    evictSink: unary<EvictSinkRequest, EvictSinkResponse>(log, (req) => ({
+      reclaimedSubscriptions: tracker.evict(req.sinkId, req.message),
+    })),
+
+    /** Streams reclaims as they happen; a watcher that falls watcherQueueMax behind is dropped. */
+    watchReclaims(call: ServerWritableStream<WatchReclaimsRequest, WatchReclaimsResponse>): void {
+      let backlog = 0;
+      let stop: (() => void) | undefined;
+      const end = () => stop?.();
+      try {
+        stop = tracker.onReclaim((record) => {
+          if (backlog >= watcherQueueMax) {
+            end();
+            call.emit('error', TetherError.exhausted(`watcher fell ${backlog} records behind`).toServiceError());
+            return;
+          }
+          backlog++;
+          call.write(toReclaimRecord(record), () => backlog--);
+        }, () => call.end());
+      } catch (err) {
+        call.emit('error', TetherError.from(err).toServiceError());
+        return;
+      }
+      call.on('cancelled', end);
+      call.on('close', end);
+      if (call.cancelled) end();
+    },
+  };
+}
+
+function pairs(flat: readonly string[] | null): [string, string][] {
+  const out: [string, string][] = [];
+  if (flat) for (let i = 0; i < flat.length; i += 2) out.push([flat[i], flat[i + 1]]);
+  return out;
+}

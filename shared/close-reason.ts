@@ -1,0 +1,22 @@
+/**
+ * Why a sink was closed. Every reclaim names exactly one of these, the way centrifuge's
+ * disconnect codes do, and says whether the consumer should reconnect.
+ */
+export const CLOSE_REASONS = {
+  'client-closed': { reconnect: false, description: 'the consumer ended or cancelled its sink' },
+  crashed: { reconnect: true, description: 'the consumer closed the connection abruptly (process died or reset)' },
+  'keepalive-timeout': { reconnect: true, description: 'no keepalive answer: the consumer hung or the network went silent' },
+  'slow-consumer': { reconnect: true, description: 'the outbound queue overflowed or stopped draining' },
+  evicted: { reconnect: true, description: 'an operator evicted the sink' },
+  shutdown: { reconnect: true, description: 'the provider is shutting down' },
+  'protocol-error': { reconnect: false, description: 'the consumer broke the sink protocol' },
+  'connection-lost': { reconnect: true, description: 'the shared connection was torn down for another sink on it' },
+} as const;
+
+export type CloseReason = keyof typeof CLOSE_REASONS;
+
+export const ALL_CLOSE_REASONS = Object.keys(CLOSE_REASONS) as CloseReason[];
+
+export function isCloseReason(value: string): value is CloseReason {
+  return Object.prototype.hasOwnProperty.call(CLOSE_REASONS, value);
+}

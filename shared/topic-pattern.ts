@@ -1,0 +1,49 @@
+import { TetherError } from './errors';
+
+/** Limits on patterns, supplied from config so the provider and its clients agree. */
+export interface PatternLimits {
+  readonly maxPatternLength: number;
+  readonly maxPatternDepth: number;
+}
+
+const TOKEN = /^[A-Za-z0-9_\-:$@]+$/;
+
+/**
+ * Splits and validates a NATS-style subscription pattern: tokens separated by '.', '*' matches exactly one
+ * token, '>' matches one or more trailing tokens and must be last.
+ */
+export function parsePattern(pattern: string, limits: PatternLimits): string[] {
+  if (pattern.length === 0) throw TetherError.invalid('pattern is empty');
+  if (pattern.length > limits.maxPatternLength) {
+    throw TetherError.invalid(`pattern is ${pattern.length} characters; the limit is ${limits.maxPatternLength}`);
+  }
+  const tokens = pattern.split('.');
+  if (tokens.length > limits.maxPatternDepth) {
+    throw TetherError.invalid(`pattern has ${tokens.length} tokens; the limit is ${limits.maxPatternDepth}`);
+  }
+  tokens.forEach((token, i) => {
+    if (token === '*') return;
+    if (token === '>') {
+      if (i !== tokens.length - 1) throw TetherError.invalid(`'>' must be the last token in "${pattern}"`);
+      return;
+    }
+    if (!TOKEN.test(token)) throw TetherError.invalid(`invalid token "${token}" in pattern "${pattern}"`);
+  });
+  return tokens;
+}
+
+/** Splits and validates an event topic: like a pattern but without wildcards. */
+export function parseTopic(topic: string, limits: PatternLimits): string[] {
+  if (topic.length === 0) throw TetherError.invalid('event topic is empty');
+  if (topic.length > limits.maxPatternLength) {
+    throw TetherError.invalid(`topic is ${topic.length} characters; the limit is ${limits.maxPatternLength}`);
+  }
+  const tokens = topic.split('.');
+  if (tokens.length > limits.maxPatternDepth) {
+    throw TetherError.invalid(`topic has ${tokens.length} tokens; the limit is ${limits.maxPatternDepth}`);
+  }
+  for (const token of tokens) {
+    if (!TOKEN.test(token)) throw TetherError.invalid(`invalid token "${token}" in topic "${topic}"`);
+  }
+  return tokens;
+}
