@@ -1,0 +1,35 @@
+import * as os from 'node:os';
+import { type ConfigOf, int, loadConfig, str } from '../../shared/config';
+import { parseSubscriptionList } from '../../shared/subscription-spec';
+
+/** Every setting of the consumer service. */
+export const consumerSettings = {
+  providerAddress: str('TETHER_PROVIDER_ADDRESS', '127.0.0.1:50051', 'host:port of the event provider.'),
+  name: str('CONSUMER_NAME', os.hostname(), 'Consumer name shown by the tracker.'),
+  subscriptions: str('CONSUMER_SUBSCRIPTIONS', '>', "Subscriptions: `[id=]pattern[key=value,…]` separated by ';'; `{1..300}` expands a range."),
+  host: str('CONSUMER_HOST', '0.0.0.0', 'Address the health and metrics endpoints listen on.'),
+  healthPort: int('CONSUMER_HEALTH_PORT', 50061, 'gRPC health port (0 picks a free one).', 0, 65535),
+  metricsPort: int('CONSUMER_METRICS_PORT', 9465, 'HTTP `/metrics` and `/status` port; -1 disables, 0 picks a free one.', -1, 65535),
+  queueMax: int('CONSUMER_QUEUE_MAX', 10_000, 'Events received but not yet handled; at the bound the consumer stops reading.', 1),
+  handlerDelayMs: int('CONSUMER_HANDLER_DELAY_MS', 0, 'Simulated handling time per event (demos and fault tests).', 0),
+  logEvents: int('CONSUMER_LOG_EVENTS', 1, '1 logs every event at info level, 0 logs them at debug.', 0, 1),
+  keepaliveTimeMs: int('CONSUMER_KEEPALIVE_TIME_MS', 300_000, 'Client keepalive ping interval; 5 min is what strict gRPC servers permit.', 10_000),
+  keepaliveTimeoutMs: int('CONSUMER_KEEPALIVE_TIMEOUT_MS', 20_000, 'Client keepalive ping deadline.', 1_000),
+  idleTimeoutMs: int('CONSUMER_IDLE_TIMEOUT_MS', 30_000, 'No message (events or provider heartbeats) for this long means the provider is gone: reconnect.', 100),
+  backoffInitialMs: int('CONSUMER_BACKOFF_INITIAL_MS', 100, 'First reconnect delay ceiling.', 1),
+  backoffMaxMs: int('CONSUMER_BACKOFF_MAX_MS', 5_000, 'Reconnect delay cap.', 1),
+  maxSubscriptions: int('CONSUMER_MAX_SUBSCRIPTIONS', 10_000, 'Entries the subscription list may expand to.', 1),
+};
+
+export type ConsumerConfig = ConfigOf<typeof consumerSettings>;
+
+export function consumerConfigFromEnv(env: Record<string, string | undefined> = process.env): ConsumerConfig {
+  return loadConfig(consumerSettings, env, (c) => {
+    try {
+      if (parseSubscriptionList(c.subscriptions, c.maxSubscriptions).length === 0) return ['CONSUMER_SUBSCRIPTIONS is empty'];
+    } catch (err) {
+      return [`CONSUMER_SUBSCRIPTIONS: ${(err as Error).message}`];
+    }
+    return c.backoffMaxMs < c.backoffInitialMs ? ['CONSUMER_BACKOFF_MAX_MS must be at least CONSUMER_BACKOFF_INITIAL_MS'] : [];
+  });
+}

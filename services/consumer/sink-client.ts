@@ -1,0 +1,153 @@
+import { type ClientDuplexStream, credentials, status } from '@grpc/grpc-js';
+import { Backoff } from '../../shared/backoff';
+import { clientOptions } from '../../shared/client-options';
+import { statusName } from '../../shared/errors';
+import { type OpenSinkRequest, type OpenSinkResponse, SinkServiceClient, type SubscriptionSpec } from '../../shared/gen/tether/v1/sink';
+import type { Logger } from '../../shared/logger';
+import type { ConsumerConfig } from './consumer-config';
+import type { ConsumerMetrics } from './consumer-metrics';
+import type { EventHandler } from './event-handler';
+import type { ReceivedState } from './received-state';
+
+type Call = ClientDuplexStream<OpenSinkRequest, OpenSinkResponse>;
+
+/**
+ * Keeps one sink open to the provider: opens it, registers every subscription in one message (resuming
+ * after the last handled sequence once it has one), reads immediately, and on any break reconnects with
+ * jittered capped exponential backoff. A provider that sends nothing, not even a heartbeat, for
+ * idleTimeoutMs is treated as gone.
+ */
+export class SinkClient {
+  private readonly client: SinkServiceClient;
+  private readonly backoff: Backoff;
+  private call: Call | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  sinkId = '';
+  subscribed = false;
+  connects = 0;
+
+  constructor(
+    private readonly config: ConsumerConfig,
+    private readonly subscriptions: readonly SubscriptionSpec[],
+    private readonly state: ReceivedState,
+    private readonly handler: () => EventHandler,
+    private readonly metrics: ConsumerMetrics,
+    private readonly log: Logger,
+    private readonly onChange: () => void,
+  ) {
+    this.client = new SinkServiceClient(config.providerAddress, credentials.createInsecure(), clientOptions(config.keepaliveTimeMs, config.keepaliveTimeoutMs));
+    this.backoff = new Backoff(config.backoffInitialMs, config.backoffMaxMs);
+  }
+
+  /** Flow control for the handler: pause and resume reading from the current stream. */
+  readonly flow = {
+    pause: () => this.call?.pause(),
+    resume: () => this.call?.resume(),
+  };
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.drop('stopping');
+    this.client.close();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.connects++;
+    const call = this.client.openSink();
+    this.call = call;
+    call.on('data', (msg: OpenSinkResponse) => this.onMessage(call, msg));
+    call.on('error', (err: Error & { code?: number }) => this.onBroken(call, `${statusName(err.code ?? status.UNKNOWN)}: ${err.message}`));
+    call.on('end', () => this.onBroken(call, 'the provider ended the sink'));
+    call.write({ kind: { $case: 'open', value: { consumerName: this.config.name } } });
+    const resume = this.state.resumePoint();
+    call.write({ kind: { $case: 'subscribe', value: { subscriptions: [...this.subscriptions], resume } } });
+    this.armIdle(call);
+  }
+
+  private onMessage(call: Call, msg: OpenSinkResponse): void {
+    if (call !== this.call) return;
+    this.armIdle(call);
+    const kind = msg.kind;
+    switch (kind?.$case) {
+      case 'opened':
+        this.sinkId = kind.value.sinkId;
+        this.state.opened(kind.value.epoch, Number(kind.value.headSequence));
+        this.log.info({ sinkId: this.sinkId, epoch: kind.value.epoch, subscriptions: this.subscriptions.length }, 'sink opened');
+        return;
+      case 'ack':
+        this.subscribed = true;
+        this.backoff.reset();
+        this.log.info({ sinkId: this.sinkId, change: kind.value.change, count: kind.value.subscriptionIds.length }, 'subscriptions acknowledged');
+        this.onChange();
+        return;
+      case 'error':
+        this.log.warn({ sinkId: this.sinkId, subscriptionId: kind.value.subscriptionId, code: statusName(kind.value.code), err: kind.value.message }, 'subscription refused');
+        return;
+      case 'gap': {
+        const gap = kind.value;
+        const report = {
+          requestedEpoch: gap.requestedEpoch,
+          requestedAfterSequence: Number(gap.requestedAfterSequence),
+          epoch: gap.epoch,
+          firstAvailableSequence: Number(gap.firstAvailableSequence),
+          reason: gap.reason,
+        };
+        this.state.gap(report);
+        this.metrics.gaps.inc();
+        this.log.warn({ sinkId: this.sinkId, ...report }, 'provider reported a gap: events were lost');
+        return;
+      }
+      case 'events':
+        for (const d of kind.value.deliveries) {
+          if (d.event) this.handler().push({ event: d.event, subscriptionIds: d.subscriptionIds });
+        }
+        return;
+      case 'closing':
+        this.log.info({ sinkId: this.sinkId, reason: kind.value.reason, message: kind.value.message, reconnect: kind.value.reconnect }, 'provider is closing the sink');
+        return;
+      case 'heartbeat':
+        return;
+    }
+  }
+
+  private onBroken(call: Call, why: string): void {
+    if (call !== this.call) return;
+    this.drop(why);
+    if (this.stopped) return;
+    const delay = this.backoff.next();
+    this.metrics.reconnects.inc();
+    this.log.warn({ why, retryInMs: delay, attempt: this.backoff.attempts }, 'sink broken; reconnecting');
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Forgets the current call; events it queued but did not handle are replayed after reconnecting. */
+  private drop(why: string): void {
+    const call = this.call;
+    this.call = undefined;
+    this.subscribed = false;
+    clearTimeout(this.idleTimer);
+    this.handler().clear();
+    this.onChange();
+    if (call) {
+      call.removeAllListeners('data');
+      call.on('error', () => undefined);
+      call.cancel();
+      this.log.debug({ why }, 'sink call dropped');
+    }
+  }
+
+  private armIdle(call: Call): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.onBroken(call, `nothing from the provider for ${this.config.idleTimeoutMs} ms`), this.config.idleTimeoutMs);
+    this.idleTimer.unref();
+  }
+}
