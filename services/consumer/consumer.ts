@@ -82,7 +82,7 @@ export class Consumer {
   }
 
   async stop(): Promise<void> {
-    this.sink.stop();
+    await this.sink.stop();
     this.health.setStatus('', 'NOT_SERVING');
     this.healthServer.forceShutdown();
     await this.http.close();

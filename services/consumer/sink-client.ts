@@ -52,9 +52,24 @@ export class SinkClient {
     this.connect();
   }
 
-  stop(): void {
+  /**
+   * A clean goodbye: half-close the sink and wait (up to `graceMs`) for the provider to end it, so the
+   * provider records client-closed rather than a crash; then release everything.
+   */
+  async stop(graceMs = 1_000): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    const call = this.call;
+    if (call && this.sinkId) {
+      const ended = new Promise<void>((resolve) => {
+        call.once('status', () => resolve());
+        call.once('error', () => resolve());
+      });
+      call.end();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+    }
     this.drop('stopping');
     this.client.close();
   }
@@ -67,6 +82,7 @@ export class SinkClient {
     call.on('data', (msg: OpenSinkResponse) => this.onMessage(call, msg));
     call.on('error', (err: Error & { code?: number }) => this.onBroken(call, `${statusName(err.code ?? status.UNKNOWN)}: ${err.message}`));
     call.on('end', () => this.onBroken(call, 'the provider ended the sink'));
+    call.on('status', () => undefined);
     call.write({ kind: { $case: 'open', value: { consumerName: this.config.name } } });
     const resume = this.state.resumePoint();
     call.write({ kind: { $case: 'subscribe', value: { subscriptions: [...this.subscriptions], resume } } });

@@ -32,7 +32,7 @@ export class Provider {
   readonly tracker: ConnectionTracker;
   readonly metrics: ProviderMetrics;
   private readonly server: Server;
-  private readonly sockets: SocketOwner;
+  readonly sockets: SocketOwner;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private readonly metricsEndpoint: HttpEndpoint;
   private accepting = false;

@@ -49,16 +49,28 @@ export function createSinkHandler(deps: SinkServiceDeps) {
     const openTimer = setTimeout(() => fail(new TetherError(status.DEADLINE_EXCEEDED, 'no open message in time')), config.openTimeoutMs);
     openTimer.unref();
 
-    const onGone = () => {
-      const detectedAt = Date.now();
+    // 'end' alone is a half-close; but when grpc-js tears a dying connection down, 'end' comes first and
+    // 'cancelled' follows within the same few ticks. So 'end' waits a short window for a 'cancelled'.
+    let decided = false;
+    let firstSignAt: number | undefined;
+    const decide = (halfClosed: boolean) => {
+      const detectedAt = firstSignAt ?? Date.now();
       clearTimeout(openTimer);
       ended = true;
       const current = sink;
-      if (!current || current.closed) return;
-      void classifyBreak(sockets, current.identity.socket, config.classifyWindowMs).then((reason) => current.close(reason, detectedAt));
+      if (decided || !current || current.closed) return;
+      decided = true;
+      void classifyBreak(sockets, current.identity.socket, config.classifyWindowMs, halfClosed).then((reason) => current.close(reason, detectedAt));
     };
-    call.on('end', onGone);
-    call.on('cancelled', onGone);
+    call.on('end', () => {
+      firstSignAt ??= Date.now();
+      if (call.cancelled) decide(false);
+      else setTimeout(() => decide(true), config.classifyWindowMs).unref();
+    });
+    call.on('cancelled', () => {
+      firstSignAt ??= Date.now();
+      decide(false);
+    });
     call.on('error', (err) => log.debug({ peer, err: err.message }, 'sink stream error'));
 
     call.on('data', (request: OpenSinkRequest) => {

@@ -1,0 +1,89 @@
+import { type ClientDuplexStream, credentials, Metadata } from '@grpc/grpc-js';
+import { clientOptions } from '../../shared/client-options';
+import { type OpenSinkRequest, type OpenSinkResponse, SinkServiceClient, type SubscriptionSpec, type ResumeFrom, type Delivery } from '../../shared/gen/tether/v1/sink';
+import { PublisherServiceClient } from '../../shared/gen/tether/v1/publisher';
+import type { Event } from '../../shared/gen/tether/v1/event';
+import { waitFor } from './wait';
+
+/** An in-process sink client for protocol tests: records every message and status it gets. */
+export class SinkTestClient {
+  readonly client: SinkServiceClient;
+  readonly call: ClientDuplexStream<OpenSinkRequest, OpenSinkResponse>;
+  readonly messages: OpenSinkResponse[] = [];
+  error: (Error & { code?: number; details?: string }) | undefined;
+  ended = false;
+
+  constructor(address: string) {
+    this.client = new SinkServiceClient(address, credentials.createInsecure(), clientOptions());
+    this.call = this.client.openSink();
+    this.call.on('data', (m: OpenSinkResponse) => this.messages.push(m));
+    this.call.on('error', (e) => {
+      this.error = e;
+    });
+    this.call.on('end', () => {
+      this.ended = true;
+    });
+  }
+
+  open(name: string): this {
+    this.call.write({ kind: { $case: 'open', value: { consumerName: name } } });
+    return this;
+  }
+
+  subscribe(subscriptions: Array<Partial<SubscriptionSpec> & { subscriptionId: string; pattern: string }>, resume?: ResumeFrom): this {
+    this.call.write({
+      kind: { $case: 'subscribe', value: { subscriptions: subscriptions.map((s) => ({ attributes: {}, ...s })), resume } },
+    });
+    return this;
+  }
+
+  unsubscribe(ids: string[]): this {
+    this.call.write({ kind: { $case: 'unsubscribe', value: { subscriptionIds: ids } } });
+    return this;
+  }
+
+  of<K extends NonNullable<OpenSinkResponse['kind']>['$case']>(kind: K) {
+    return this.messages
+      .map((m) => m.kind)
+      .filter((k): k is Extract<NonNullable<OpenSinkResponse['kind']>, { $case: K }> => k?.$case === kind)
+      .map((k) => k.value);
+  }
+
+  deliveries(): Delivery[] {
+    return this.messages.flatMap((m) => (m.kind?.$case === 'events' ? m.kind.value.deliveries : []));
+  }
+
+  async waitFor<K extends NonNullable<OpenSinkResponse['kind']>['$case']>(kind: K, count = 1, timeoutMs = 5_000) {
+    await waitFor(`${count} ${kind} message(s)`, () => this.of(kind).length >= count, timeoutMs);
+    return this.of(kind);
+  }
+
+  async waitDeliveries(count: number, timeoutMs = 5_000) {
+    await waitFor(`${count} deliveries`, () => this.deliveries().length >= count, timeoutMs);
+    return this.deliveries();
+  }
+
+  async waitError(timeoutMs = 5_000) {
+    await waitFor('a stream error', () => this.error !== undefined, timeoutMs);
+    return this.error as Error & { code: number; details: string };
+  }
+
+  close(): void {
+    this.call.cancel();
+    this.client.close();
+  }
+}
+
+export function publisher(address: string): PublisherServiceClient {
+  return new PublisherServiceClient(address, credentials.createInsecure(), clientOptions());
+}
+
+export function event(topic: string, extra: Partial<Event> = {}): Event {
+  return { id: '', source: 'test', type: 'test.event', topic, time: '', dataContentType: 'text/plain', extensions: {}, data: Buffer.from(topic), sequence: '0', ...extra };
+}
+
+export function publish(client: PublisherServiceClient, events: Event[], deadlineMs = 5_000): Promise<{ sequences: string[]; epoch: string }> {
+  return new Promise((resolve, reject) =>
+    client.publish({ events }, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res))),
+  );
+}
