@@ -5,6 +5,10 @@ import { PublisherServiceClient } from '../../shared/gen/tether/v1/publisher';
 import type { Event } from '../../shared/gen/tether/v1/event';
 import { waitFor } from './wait';
 
+type Kinds = NonNullable<OpenSinkResponse['kind']>;
+type Kind = Kinds['$case'];
+type ValueOf<K extends Kind> = Extract<Kinds, { $case: K }>['value'];
+
 /** An in-process sink client for protocol tests: records every message and status it gets. */
 export class SinkTestClient {
   readonly client: SinkServiceClient;
@@ -42,18 +46,15 @@ export class SinkTestClient {
     return this;
   }
 
-  of<K extends NonNullable<OpenSinkResponse['kind']>['$case']>(kind: K) {
-    return this.messages
-      .map((m) => m.kind)
-      .filter((k): k is Extract<NonNullable<OpenSinkResponse['kind']>, { $case: K }> => k?.$case === kind)
-      .map((k) => k.value);
+  of<K extends Kind>(kind: K): ValueOf<K>[] {
+    return this.messages.flatMap((m) => (m.kind?.$case === kind ? [m.kind.value as ValueOf<K>] : []));
   }
 
   deliveries(): Delivery[] {
     return this.messages.flatMap((m) => (m.kind?.$case === 'events' ? m.kind.value.deliveries : []));
   }
 
-  async waitFor<K extends NonNullable<OpenSinkResponse['kind']>['$case']>(kind: K, count = 1, timeoutMs = 5_000) {
+  async waitFor<K extends Kind>(kind: K, count = 1, timeoutMs = 5_000): Promise<ValueOf<K>[]> {
     await waitFor(`${count} ${kind} message(s)`, () => this.of(kind).length >= count, timeoutMs);
     return this.of(kind);
   }

@@ -1,0 +1,47 @@
+import { ProviderHarness } from './helpers/provider-harness';
+import { SilentProxy } from './helpers/silent-proxy';
+import { SinkTestClient } from './helpers/sink-test-client';
+
+// Issue 2, test 6: 1,000 open/subscribe/kill cycles leave nothing behind. Each "kill" is a TCP reset
+// of the consumer's real connection (what the kernel sends for a dead process with unread data); each
+// client has its own channel, so each cycle is its own connection and sink.
+const CYCLES = 1_000;
+const PARALLEL = 50;
+const SUBS_PER_SINK = 5;
+
+function timerCount(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+}
+
+test('1,000 open/subscribe/kill cycles leave zero sinks, subscriptions, sockets, watchers and timers', async () => {
+  const h = await ProviderHarness.start();
+  const proxy = new SilentProxy(h.provider.port);
+  await proxy.start();
+  const timersBefore = timerCount();
+  try {
+    for (let done = 0; done < CYCLES; done += PARALLEL) {
+      const clients = Array.from({ length: PARALLEL }, (_, i) =>
+        new SinkTestClient(`127.0.0.1:${proxy.port}`)
+          .open(`churn-${done + i}`)
+          .subscribe(Array.from({ length: SUBS_PER_SINK }, (_, k) => ({ subscriptionId: `s${k}`, pattern: `churn.${k}.>` }))),
+      );
+      await Promise.all(clients.map((c) => c.waitFor('ack')));
+      expect(h.tracker.liveSinks).toBe(PARALLEL);
+      expect(h.tracker.liveSubscriptions).toBe(PARALLEL * SUBS_PER_SINK);
+      proxy.reset();
+      await Promise.all(clients.map((c) => c.waitError()));
+      for (const c of clients) c.close();
+      await h.expectEmpty();
+    }
+    expect(h.reclaimedBy('crashed')).toHaveLength(CYCLES);
+    expect(h.reclaims.reduce((n, r) => n + r.subscriptionCount, 0)).toBe(CYCLES * SUBS_PER_SINK);
+    await h.expectEmpty();
+    expect(h.provider.sockets.connectionCount).toBe(0);
+    expect(h.tracker.list()).toHaveLength(0);
+    // Nothing per sink outlives it: the timer count is where it started (sweep and harness timers only).
+    expect(timerCount()).toBeLessThanOrEqual(timersBefore + 2);
+  } finally {
+    await proxy.stop();
+    await h.stop();
+  }
+});
