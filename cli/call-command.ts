@@ -1,0 +1,43 @@
+import type { ClientReadableStream } from '@grpc/grpc-js';
+import { type CommonOptions, out } from './format';
+import { ReflectionClient } from './reflection-client';
+
+/**
+ * `tether call [Service/Method] [json]`: any method through server reflection, like grpcurl.
+ * Without a method it lists the services. Unary and server-streaming methods are supported.
+ */
+export async function call(opts: CommonOptions, target: string | undefined, json: string): Promise<void> {
+  const reflection = new ReflectionClient(opts.address);
+  try {
+    if (!target) {
+      for (const name of await reflection.listServices()) out(name);
+      return;
+    }
+    const slash = target.lastIndexOf('/') >= 0 ? target.lastIndexOf('/') : target.lastIndexOf('.');
+    const serviceName = target.slice(0, slash);
+    const methodName = target.slice(slash + 1);
+    const { client, methods } = await reflection.serviceClient(serviceName);
+    const method = methods[methodName];
+    if (!method) throw new Error(`${serviceName} has no method ${methodName}; it has ${Object.keys(methods).join(', ')}`);
+    if (method.requestStream) throw new Error(`${methodName} takes a client stream; call supports unary and server-streaming methods`);
+    const request = JSON.parse(json || '{}') as object;
+    const fn = (client as unknown as Record<string, (...a: unknown[]) => unknown>)[methodName].bind(client);
+    if (method.responseStream) {
+      const stream = fn(request) as ClientReadableStream<object>;
+      await new Promise<void>((resolve, reject) => {
+        stream.on('data', (m) => out(JSON.stringify(m, null, opts.json ? 0 : 2)));
+        stream.on('end', resolve);
+        stream.on('error', (err: Error & { code?: number }) => (err.code === 1 ? resolve() : reject(err)));
+        process.once('SIGINT', () => stream.cancel());
+      });
+    } else {
+      const res = await new Promise<object>((resolve, reject) =>
+        fn(request, { deadline: Date.now() + opts.timeoutMs }, (err: Error | null, r: object) => (err ? reject(err) : resolve(r))),
+      );
+      out(JSON.stringify(res, null, 2));
+    }
+    client.close();
+  } finally {
+    reflection.close();
+  }
+}

@@ -1,0 +1,42 @@
+import type { ServiceError } from '@grpc/grpc-js';
+import { statusName } from '../shared/errors';
+
+/** Options every command takes. */
+export interface CommonOptions {
+  readonly address: string;
+  readonly json: boolean;
+  readonly timeoutMs: number;
+}
+
+export function out(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+/** Prints rows as an aligned table, or as JSON with --json. */
+export function printTable(opts: CommonOptions, rows: Array<Record<string, unknown>>, empty = '(none)'): void {
+  if (opts.json) return out(JSON.stringify(rows, null, 2));
+  if (rows.length === 0) return out(empty);
+  const cols = Object.keys(rows[0]);
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+  out(cols.map((c, i) => c.padEnd(widths[i])).join('  '));
+  for (const r of rows) out(cols.map((c, i) => String(r[c]).padEnd(widths[i])).join('  '));
+}
+
+export function printObject(opts: CommonOptions, obj: Record<string, unknown>): void {
+  if (opts.json) return out(JSON.stringify(obj, null, 2));
+  for (const [k, v] of Object.entries(obj)) out(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+}
+
+/** Wraps a callback-style unary call with a deadline into a promise. */
+export function unary<Res>(
+  opts: CommonOptions,
+  fn: (deadline: { deadline: number }, cb: (err: ServiceError | null, res: Res) => void) => unknown,
+): Promise<Res> {
+  return new Promise((resolve, reject) => fn({ deadline: Date.now() + opts.timeoutMs }, (err, res) => (err ? reject(err) : resolve(res))));
+}
+
+export function describeError(err: unknown): string {
+  const e = err as Partial<ServiceError>;
+  if (typeof e.code === 'number') return `${statusName(e.code)}: ${e.details || e.message}`;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { call } from './call-command';
+import { type CommonOptions, describeError } from './format';
+import { health } from './health-command';
+import { publish } from './publish-command';
+import { evict, reclaims, sinks, subscriptions, totals } from './tracker-commands';
+import { tail } from './tail-command';
+
+const USAGE = `tether: the command line of the Tether event provider
+
+usage: tether <command> [options]
+
+  publish <topic> [data]      publish one event (--type, --source, --id, --ext key=value…)
+  publish --stdin             publish JSON lines from stdin: {"topic":…, "data":…, "type":…, "extensions":{…}}
+  tail <subscriptions>        subscribe and print events ('orders.>;payments.*.failed[region=eu]'); --name, --count N
+  sinks                       list open sinks
+  subs <sink-id>              list a sink's subscriptions
+  totals                      live and reclaimed totals, detection latency
+  reclaims [--follow]         reclaims by reason; --follow streams them as they happen (--count N)
+  evict <sink-id>             close a sink and reclaim its subscriptions (--message)
+  health [--service name]     grpc.health.v1 status; exit code 0 only when SERVING
+  call [Service/Method] [json]
+                              any method through server reflection, like grpcurl; no method lists services
+
+options: --address host:port (default $TETHER_ADDRESS or 127.0.0.1:50051), --json, --timeout ms (default 5000)`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      address: { type: 'string', short: 'a' },
+      json: { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '5000' },
+      help: { type: 'boolean', short: 'h', default: false },
+      stdin: { type: 'boolean', default: false },
+      type: { type: 'string' },
+      source: { type: 'string' },
+      id: { type: 'string' },
+      ext: { type: 'string', multiple: true },
+      name: { type: 'string', default: 'tether-cli' },
+      count: { type: 'string', default: '0' },
+      follow: { type: 'boolean', short: 'f', default: false },
+      message: { type: 'string', default: '' },
+      service: { type: 'string', default: '' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE + '\n');
+    return command || values.help ? 0 : 2;
+  }
+  const opts: CommonOptions = {
+    address: values.address ?? process.env.TETHER_ADDRESS ?? '127.0.0.1:50051',
+    json: values.json,
+    timeoutMs: Number(values.timeout),
+  };
+  const count = Number(values.count);
+  const need = (what: string) => {
+    if (!rest[0]) throw new Error(`${command} needs ${what}`);
+    return rest[0];
+  };
+  switch (command) {
+    case 'publish': {
+      const extensions = Object.fromEntries((values.ext ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      const event = rest[0] ? { topic: rest[0], data: rest[1], type: values.type, source: values.source, id: values.id, extensions } : undefined;
+      await publish(opts, { event, stdin: values.stdin });
+      return 0;
+    }
+    case 'tail':
+      await tail(opts, need('subscriptions'), values.name, count);
+      return 0;
+    case 'sinks':
+      await sinks(opts);
+      return 0;
+    case 'subs':
+      await subscriptions(opts, need('a sink id'));
+      return 0;
+    case 'totals':
+      await totals(opts);
+      return 0;
+    case 'reclaims':
+      await reclaims(opts, values.follow, count);
+      return 0;
+    case 'evict':
+      await evict(opts, need('a sink id'), values.message);
+      return 0;
+    case 'health':
+      return health(opts, values.service);
+    case 'call':
+      await call(opts, rest[0], rest[1] ?? '');
+      return 0;
+    default:
+      process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`tether: ${describeError(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,68 @@
+import * as readline from 'node:readline';
+import { credentials, Metadata } from '@grpc/grpc-js';
+import { clientOptions } from '../shared/client-options';
+import type { Event } from '../shared/gen/tether/v1/event';
+import { PublisherServiceClient } from '../shared/gen/tether/v1/publisher';
+import { type CommonOptions, out, unary } from './format';
+
+export interface EventFields {
+  topic: string;
+  data?: string;
+  type?: string;
+  source?: string;
+  id?: string;
+  data_content_type?: string;
+  extensions?: Record<string, string>;
+}
+
+export function toEvent(f: EventFields): Event {
+  if (!f || typeof f.topic !== 'string') throw new Error('each event needs a "topic"');
+  return {
+    id: f.id ?? '',
+    source: f.source ?? 'tether-cli',
+    type: f.type ?? '',
+    topic: f.topic,
+    time: '',
+    dataContentType: f.data_content_type ?? (f.data === undefined ? '' : 'text/plain'),
+    extensions: f.extensions ?? {},
+    data: Buffer.from(f.data ?? ''),
+    sequence: '0',
+  };
+}
+
+const STDIN_BATCH = 100;
+
+/** Publishes one event from arguments, or JSON lines from stdin in batches. */
+export async function publish(opts: CommonOptions, args: { event?: EventFields; stdin: boolean }): Promise<void> {
+  const client = new PublisherServiceClient(opts.address, credentials.createInsecure(), clientOptions());
+  const send = async (events: Event[]) => {
+    const res = await unary<{ sequences: string[]; epoch: string }>(opts, (o, cb) => client.publish({ events }, new Metadata(), o, cb));
+    if (opts.json) out(JSON.stringify(res));
+    else out(`published ${events.length} event(s): sequences ${res.sequences.join(', ')} (epoch ${res.epoch})`);
+  };
+  try {
+    if (!args.stdin) {
+      if (!args.event) throw new Error('publish needs a topic, or --stdin');
+      await send([toEvent(args.event)]);
+      return;
+    }
+    let batch: Event[] = [];
+    let lineNo = 0;
+    for await (const line of readline.createInterface({ input: process.stdin })) {
+      lineNo++;
+      if (!line.trim()) continue;
+      try {
+        batch.push(toEvent(JSON.parse(line) as EventFields));
+      } catch (err) {
+        throw new Error(`stdin line ${lineNo}: ${(err as Error).message}`);
+      }
+      if (batch.length >= STDIN_BATCH) {
+        await send(batch);
+        batch = [];
+      }
+    }
+    if (batch.length > 0) await send(batch);
+  } finally {
+    client.close();
+  }
+}
