@@ -44,6 +44,10 @@ export class ConnectionTracker {
     return this.registry.liveCount;
   }
 
+  get watcherCount(): number {
+    return this.listeners.size;
+  }
+
   /** Registers a new sink for a call; refuses past the sink limit. */
   open(call: SinkCall, consumerName: string, peer: string): Sink {
     if (this.sinks.size >= this.config.maxSinks) {

@@ -8,6 +8,7 @@ export interface ProviderGaugeSource {
   queueDepths(): number[];
   historySize(): number;
   headSequence(): number;
+  reclaimWatchers(): number;
 }
 
 /** The provider's Prometheus metrics, on a registry of its own (no global state). */
@@ -43,6 +44,7 @@ export class ProviderMetrics {
       },
     });
     new Gauge({ name: 'tether_history_events', help: 'Events retained for resume', registers, collect() { this.set(source.historySize()); } });
+    new Gauge({ name: 'tether_reclaim_watchers', help: 'Open WatchReclaims streams', registers, collect() { this.set(source.reclaimWatchers()); } });
     new Gauge({ name: 'tether_head_sequence', help: 'Last assigned sequence', registers, collect() { this.set(source.headSequence()); } });
     this.reclaimedSinks = new Counter({ name: 'tether_reclaimed_sinks_total', help: 'Sinks reclaimed, by close reason', labelNames: ['reason'], registers });
     this.reclaimedSubscriptions = new Counter({

@@ -52,6 +52,7 @@ export class Provider {
       queueDepths: () => this.tracker.list().map((s) => s.queueDepth),
       historySize: () => this.history.size,
       headSequence: () => this.router.headSequence,
+      reclaimWatchers: () => this.tracker.watcherCount,
     });
     this.router = new EventRouter(config, this.registry, this.history, this.metrics);
     this.server = new Server({

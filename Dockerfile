@@ -1,0 +1,19 @@
+# Multi-stage: build with dev dependencies, run with production ones only, as the unprivileged node user.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# npm install, not npm ci: the lockfile is written on Linux and omits other platforms' optional binaries.
+RUN npm install --no-audit --no-fund
+COPY . .
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build --chown=node:node /app/package.json ./
+COPY --from=build --chown=node:node /app/node_modules ./node_modules
+COPY --from=build --chown=node:node /app/dist ./dist
+COPY --from=build --chown=node:node /app/proto ./proto
+USER node
+EXPOSE 50051 9464
+CMD ["node", "dist/services/provider/main.js"]

@@ -1,0 +1,90 @@
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+
+/**
+ * Reads docker-compose.yml and turns each service into a command and environment for this machine:
+ * every *_PORT gets a loopback port (the published one when `preferPublished`, else a free one), and
+ * `service:port` addresses and healthcheck targets follow. `npm start` and the compose test both run
+ * the stack through this, so neither can drift from the compose file.
+ */
+export interface ComposeService {
+  readonly command: string[];
+  readonly environment: Record<string, string>;
+  readonly ports?: string[];
+  readonly depends_on?: Record<string, { condition: string }>;
+  readonly healthcheck?: { test: string[] };
+}
+
+export interface LocalService {
+  readonly name: string;
+  readonly command: string[];
+  readonly env: Record<string, string>;
+  /** The compose healthcheck command, rewritten; absent when the service has none. */
+  readonly health?: string[];
+  readonly dependsOn: string[];
+}
+
+export const REPO_ROOT = findRoot(__dirname);
+
+function findRoot(from: string): string {
+  let dir = from;
+  for (let i = 0; i < 5; i++) {
+    if (fs.existsSync(path.join(dir, 'docker-compose.yml'))) return dir;
+    dir = path.dirname(dir);
+  }
+  throw new Error(`docker-compose.yml not found above ${from}`);
+}
+
+export function loadCompose(file = path.join(REPO_ROOT, 'docker-compose.yml')): Record<string, ComposeService> {
+  const doc = parse(fs.readFileSync(file, 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
+  return doc.services;
+}
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** host port published for a container port, from entries like "127.0.0.1:9466:9465". */
+function publishedPort(svc: ComposeService, containerPort: string): string | undefined {
+  for (const entry of svc.ports ?? []) {
+    const parts = entry.split(':');
+    if (parts.at(-1) === containerPort) return parts.at(-2);
+  }
+  return undefined;
+}
+
+export async function localise(services: Record<string, ComposeService>, preferPublished: boolean): Promise<LocalService[]> {
+  const portMap = new Map<string, Map<string, string>>();
+  for (const [name, svc] of Object.entries(services)) {
+    const map = new Map<string, string>();
+    for (const [key, value] of Object.entries(svc.environment ?? {})) {
+      if (!key.endsWith('_PORT') || Number(value) <= 0) continue;
+      map.set(value, (preferPublished && publishedPort(svc, value)) || String(await freePort()));
+    }
+    portMap.set(name, map);
+  }
+  const rewrite = (own: string, value: string) =>
+    value
+      .replace(/^0\.0\.0\.0$/, '127.0.0.1')
+      .replace(/^([a-z][\w-]*):(\d+)$/, (m, host: string, port: string) => (services[host] ? `127.0.0.1:${portMap.get(host)?.get(port) ?? port}` : m))
+      .replace(/^127\.0\.0\.1:(\d+)$/, (_m, port: string) => `127.0.0.1:${portMap.get(own)?.get(port) ?? port}`);
+  return Object.entries(services).map(([name, svc]) => {
+    const env: Record<string, string> = {};
+    for (const [key, value] of Object.entries(svc.environment ?? {})) {
+      env[key] = key.endsWith('_PORT') ? (portMap.get(name)?.get(value) ?? value) : rewrite(name, value);
+    }
+    return {
+      name,
+      command: svc.command,
+      env,
+      health: svc.healthcheck?.test.slice(1).map((a) => rewrite(name, a)),
+      dependsOn: Object.keys(svc.depends_on ?? {}),
+    };
+  });
+}

@@ -1,0 +1,75 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as readline from 'node:readline';
+import { localise, loadCompose, REPO_ROOT, type LocalService } from './compose-local';
+
+/**
+ * `npm start`: the docker-compose stack without Docker. Starts every compose service from its own
+ * command and environment on loopback, in depends_on order gated on each healthcheck, prefixes their
+ * logs, and stops them all on Ctrl-C.
+ */
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+
+function say(line: string): void {
+  process.stdout.write(`[tether] ${line}\n`);
+}
+
+function start(svc: LocalService): void {
+  const [cmd, ...args] = svc.command;
+  const child = spawn(cmd === 'node' ? process.execPath : cmd, args, { cwd: REPO_ROOT, env: { ...process.env, ...svc.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.set(svc.name, child);
+  for (const stream of [child.stdout, child.stderr]) {
+    if (stream) readline.createInterface({ input: stream }).on('line', (l) => process.stdout.write(`[${svc.name}] ${l}\n`));
+  }
+  child.on('exit', (code, signal) => {
+    children.delete(svc.name);
+    if (!stopping) say(`${svc.name} exited (${signal ?? code})`);
+  });
+}
+
+async function healthy(svc: LocalService, timeoutMs: number): Promise<boolean> {
+  if (!svc.health) return true;
+  const [cmd, ...args] = svc.health;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !stopping) {
+    if (spawnSync(cmd === 'node' ? process.execPath : cmd, args, { cwd: REPO_ROOT, timeout: 5_000 }).status === 0) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+
+function stopAll(): void {
+  if (stopping) return;
+  stopping = true;
+  say('stopping…');
+  for (const child of children.values()) child.kill('SIGTERM');
+  setTimeout(() => process.exit(0), 8_000).unref();
+  const check = setInterval(() => {
+    if (children.size === 0) process.exit(0);
+  }, 100);
+  check.unref();
+}
+
+async function main(): Promise<void> {
+  process.on('SIGINT', stopAll);
+  process.on('SIGTERM', stopAll);
+  const services = await localise(loadCompose(), true);
+  const started = new Set<string>();
+  while (started.size < services.length && !stopping) {
+    const ready = services.filter((s) => !started.has(s.name) && s.dependsOn.every((d) => started.has(d)));
+    if (ready.length === 0) throw new Error('docker-compose.yml depends_on has a cycle');
+    for (const svc of ready) start(svc);
+    for (const svc of ready) {
+      if (!(await healthy(svc, 30_000))) throw new Error(`${svc.name} did not become healthy`);
+      started.add(svc.name);
+    }
+  }
+  const provider = services.find((s) => s.name === 'provider');
+  say(`all services up. Try: npx tether --address 127.0.0.1:${provider?.env.TETHER_PORT} sinks`);
+  say(`metrics: http://127.0.0.1:${provider?.env.TETHER_METRICS_PORT}/metrics; Ctrl-C stops everything`);
+}
+
+main().catch((err: unknown) => {
+  say(`failed: ${(err as Error).message}`);
+  stopAll();
+});
