@@ -81,8 +81,8 @@ export class Consumer {
     this.log.info({ provider: this.config.providerAddress, healthPort: this.healthPort, metricsPort: this.metricsPort }, 'consumer started');
   }
 
-  async stop(): Promise<void> {
-    await this.sink.stop();
+  async stop(graceMs?: number): Promise<void> {
+    await this.sink.stop(graceMs);
     this.health.setStatus('', 'NOT_SERVING');
     this.healthServer.forceShutdown();
     await this.http.close();

@@ -33,7 +33,7 @@ export const providerSettings = {
   historyMaxAgeMs: int('TETHER_HISTORY_MAX_AGE_MS', 300_000, 'Age after which an event leaves the resume history.', 0),
   openTimeoutMs: int('TETHER_OPEN_TIMEOUT_MS', 10_000, 'A sink stream must send its open message within this time.', 10),
   classifyWindowMs: int('TETHER_CLASSIFY_WINDOW_MS', 100, 'How long a stream end waits to see whether its socket closes too (crash or keepalive vs. clean close).', 0, 10_000),
-  purgeChunk: int('TETHER_PURGE_CHUNK', 5_000, 'Subscriptions of a closed sink removed from the index per event-loop turn.', 1),
+  purgeChunk: int('TETHER_PURGE_CHUNK', 2_000, 'Subscriptions of a closed sink removed from the index per event-loop turn.', 1),
   maxReclaimWatchers: int('TETHER_MAX_RECLAIM_WATCHERS', 64, 'Concurrent WatchReclaims streams.', 1),
   watcherQueueMax: int('TETHER_WATCHER_QUEUE_MAX', 1_000, 'Reclaim records buffered for one slow watcher before it is dropped.', 1),
   latencyWindow: int('TETHER_LATENCY_WINDOW', 1_024, 'Recent reclaims kept for the detection-latency summary.', 1),

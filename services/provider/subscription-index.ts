@@ -1,16 +1,41 @@
 import type { Subscription } from './subscription';
 
+/**
+ * Subscriptions ending at one trie node. Most patterns are unique, so a lone subscription is stored
+ * as itself and a Set is made only for the second: this halves the index's memory per subscription.
+ */
+type Bucket = Subscription | Set<Subscription> | undefined;
+
+function bucketAdd(bucket: Bucket, sub: Subscription): Bucket {
+  if (bucket === undefined) return sub;
+  if (bucket instanceof Set) return bucket.add(sub);
+  return new Set([bucket, sub]);
+}
+
+/** Returns the bucket without `sub`, or null when `sub` was not in it. */
+function bucketDelete(bucket: Bucket, sub: Subscription): Bucket | null {
+  if (bucket === sub) return undefined;
+  if (!(bucket instanceof Set) || !bucket.delete(sub)) return null;
+  return bucket.size === 1 ? (bucket.values().next().value as Subscription) : bucket;
+}
+
+function bucketVisit(bucket: Bucket, visit: (sub: Subscription) => void): void {
+  if (bucket === undefined) return;
+  if (bucket instanceof Set) for (const sub of bucket) visit(sub);
+  else visit(bucket);
+}
+
 /** A trie node: one per distinct pattern prefix. Fields are allocated only when used. */
 class Node {
   children: Map<string, Node> | undefined;
   star: Node | undefined;
   /** Patterns that end exactly here. */
-  subs: Set<Subscription> | undefined;
+  subs: Bucket;
   /** Patterns that end here with '>': they match any one or more further tokens. */
-  tail: Set<Subscription> | undefined;
+  tail: Bucket;
 
   isEmpty(): boolean {
-    return !this.children?.size && !this.star && !this.subs?.size && !this.tail?.size;
+    return !this.children?.size && !this.star && this.subs === undefined && this.tail === undefined;
   }
 }
 
@@ -31,10 +56,10 @@ export class SubscriptionIndex {
     const last = tokens.length - 1;
     for (let i = 0; i < last; i++) node = step(node, tokens[i]);
     if (tokens[last] === '>') {
-      (node.tail ??= new Set()).add(sub);
+      node.tail = bucketAdd(node.tail, sub);
     } else {
       node = step(node, tokens[last]);
-      (node.subs ??= new Set()).add(sub);
+      node.subs = bucketAdd(node.subs, sub);
     }
     this.count++;
   }
@@ -44,14 +69,17 @@ export class SubscriptionIndex {
     const path: Node[] = [this.root];
     let node: Node | undefined = this.root;
     const last = tokens.length - 1;
-    const depth = tokens[last] === '>' ? last : tokens.length;
+    const isTail = tokens[last] === '>';
+    const depth = isTail ? last : tokens.length;
     for (let i = 0; i < depth && node; i++) {
       node = tokens[i] === '*' ? node.star : node.children?.get(tokens[i]);
       if (node) path.push(node);
     }
     if (!node) return false;
-    const set = tokens[last] === '>' ? node.tail : node.subs;
-    if (!set?.delete(sub)) return false;
+    const rest = bucketDelete(isTail ? node.tail : node.subs, sub);
+    if (rest === null) return false;
+    if (isTail) node.tail = rest;
+    else node.subs = rest;
     this.count--;
     for (let i = path.length - 1; i > 0 && path[i].isEmpty(); i--) {
       const parent = path[i - 1];
@@ -81,10 +109,10 @@ function step(node: Node, token: string): Node {
 
 function matchFrom(node: Node, tokens: readonly string[], i: number, visit: (sub: Subscription) => void): void {
   if (i === tokens.length) {
-    if (node.subs) for (const sub of node.subs) visit(sub);
+    bucketVisit(node.subs, visit);
     return;
   }
-  if (node.tail) for (const sub of node.tail) visit(sub);
+  bucketVisit(node.tail, visit);
   const child = node.children?.get(tokens[i]);
   if (child) matchFrom(child, tokens, i + 1, visit);
   if (node.star) matchFrom(node.star, tokens, i + 1, visit);

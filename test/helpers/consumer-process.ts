@@ -1,8 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { DIST } from './paths';
 import { waitFor } from './wait';
-
-const DIST = path.resolve(__dirname, '..', '..', 'dist');
 
 export interface ConsumerStatus {
   name: string;

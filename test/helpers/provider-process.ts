@@ -3,9 +3,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { probeHealth } from '../../shared/health-probe';
+import { DIST } from './paths';
 import { waitFor } from './wait';
 
-const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'services', 'provider', 'main.js');
+const MAIN = path.join(DIST, 'services', 'provider', 'main.js');
 
 /** A port that was free a moment ago, for a provider that must come back on the same address. */
 export async function freePort(): Promise<number> {
