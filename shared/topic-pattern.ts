@@ -13,14 +13,7 @@ const TOKEN = /^[A-Za-z0-9_\-:$@]+$/;
  * token, '>' matches one or more trailing tokens and must be last.
  */
 export function parsePattern(pattern: string, limits: PatternLimits): string[] {
-  if (pattern.length === 0) throw TetherError.invalid('pattern is empty');
-  if (pattern.length > limits.maxPatternLength) {
-    throw TetherError.invalid(`pattern is ${pattern.length} characters; the limit is ${limits.maxPatternLength}`);
-  }
-  const tokens = pattern.split('.');
-  if (tokens.length > limits.maxPatternDepth) {
-    throw TetherError.invalid(`pattern has ${tokens.length} tokens; the limit is ${limits.maxPatternDepth}`);
-  }
+  const tokens = splitBounded('pattern', pattern, limits);
   tokens.forEach((token, i) => {
     if (token === '*') return;
     if (token === '>') {
@@ -34,16 +27,22 @@ export function parsePattern(pattern: string, limits: PatternLimits): string[] {
 
 /** Splits and validates an event topic: like a pattern but without wildcards. */
 export function parseTopic(topic: string, limits: PatternLimits): string[] {
-  if (topic.length === 0) throw TetherError.invalid('event topic is empty');
-  if (topic.length > limits.maxPatternLength) {
-    throw TetherError.invalid(`topic is ${topic.length} characters; the limit is ${limits.maxPatternLength}`);
-  }
-  const tokens = topic.split('.');
-  if (tokens.length > limits.maxPatternDepth) {
-    throw TetherError.invalid(`topic has ${tokens.length} tokens; the limit is ${limits.maxPatternDepth}`);
-  }
+  const tokens = splitBounded('event topic', topic, limits);
   for (const token of tokens) {
     if (!TOKEN.test(token)) throw TetherError.invalid(`invalid token "${token}" in topic "${topic}"`);
+  }
+  return tokens;
+}
+
+/** Splits on '.', enforcing the length and depth limits with a message naming what was too big. */
+function splitBounded(what: string, text: string, limits: PatternLimits): string[] {
+  if (text.length === 0) throw TetherError.invalid(`${what} is empty`);
+  if (text.length > limits.maxPatternLength) {
+    throw TetherError.invalid(`${what} is ${text.length} characters; the limit is ${limits.maxPatternLength}`);
+  }
+  const tokens = text.split('.');
+  if (tokens.length > limits.maxPatternDepth) {
+    throw TetherError.invalid(`${what} has ${tokens.length} tokens; the limit is ${limits.maxPatternDepth}`);
   }
   return tokens;
 }

@@ -5,7 +5,7 @@ import { parseSubscriptionList } from '../../shared/subscription-spec';
 /** Every setting of the consumer service. */
 export const consumerSettings = {
   providerAddress: str('TETHER_PROVIDER_ADDRESS', '127.0.0.1:50051', 'host:port of the event provider.'),
-  name: str('CONSUMER_NAME', os.hostname(), 'Consumer name shown by the tracker.'),
+  name: str('CONSUMER_NAME', '', 'Consumer name shown by the tracker; empty means the host name.'),
   subscriptions: str('CONSUMER_SUBSCRIPTIONS', '>', "Subscriptions: `[id=]pattern[key=value,…]` separated by ';'; `{1..300}` expands a range."),
   host: str('CONSUMER_HOST', '0.0.0.0', 'Address the health and metrics endpoints listen on.'),
   healthPort: int('CONSUMER_HEALTH_PORT', 50061, 'gRPC health port (0 picks a free one).', 0, 65535),
@@ -24,7 +24,7 @@ export const consumerSettings = {
 export type ConsumerConfig = ConfigOf<typeof consumerSettings>;
 
 export function consumerConfigFromEnv(env: Record<string, string | undefined> = process.env): ConsumerConfig {
-  return loadConfig(consumerSettings, env, (c) => {
+  const config = loadConfig(consumerSettings, env, (c) => {
     try {
       if (parseSubscriptionList(c.subscriptions, c.maxSubscriptions).length === 0) return ['CONSUMER_SUBSCRIPTIONS is empty'];
     } catch (err) {
@@ -32,4 +32,5 @@ export function consumerConfigFromEnv(env: Record<string, string | undefined> = 
     }
     return c.backoffMaxMs < c.backoffInitialMs ? ['CONSUMER_BACKOFF_MAX_MS must be at least CONSUMER_BACKOFF_INITIAL_MS'] : [];
   });
+  return config.name ? config : Object.freeze({ ...config, name: os.hostname() });
 }

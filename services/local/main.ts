@@ -18,6 +18,7 @@ function start(svc: LocalService): void {
   const [cmd, ...args] = svc.command;
   const child = spawn(cmd === 'node' ? process.execPath : cmd, args, { cwd: REPO_ROOT, env: { ...process.env, ...svc.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.set(svc.name, child);
+  say(`${svc.name} started (pid ${child.pid})`);
   for (const stream of [child.stdout, child.stderr]) {
     if (stream) readline.createInterface({ input: stream }).on('line', (l) => process.stdout.write(`[${svc.name}] ${l}\n`));
   }

@@ -75,18 +75,17 @@ export class Sink implements SubscriptionOwner {
 
   /** Queues an event; a full queue closes the sink as a slow consumer. */
   deliver(delivery: QueuedDelivery): void {
-    if (this.closed) return;
-    if (!this.queue.push(delivery)) {
-      this.close('slow-consumer');
-      return;
-    }
-    this.scheduleFlush();
+    this.enqueue(delivery);
   }
 
   /** Queues a control message in order with the events. */
   send(control: OpenSinkResponse): void {
+    this.enqueue(control);
+  }
+
+  private enqueue(item: QueuedDelivery | OpenSinkResponse): void {
     if (this.closed) return;
-    if (!this.queue.push(control)) {
+    if (!this.queue.push(item)) {
       this.close('slow-consumer');
       return;
     }

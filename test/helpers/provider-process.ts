@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { probeHealth } from '../../shared/health-probe';
 import { DIST } from './paths';
@@ -8,14 +7,8 @@ import { waitFor } from './wait';
 
 const MAIN = path.join(DIST, 'services', 'provider', 'main.js');
 
-/** A port that was free a moment ago, for a provider that must come back on the same address. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+// A port that was free a moment ago, for a provider that must come back on the same address.
+export { freePort } from '../../services/local/compose-local';
 
 /** The real provider service in its own process, so tests can kill -9, SIGTERM and restart it. */
 export class ProviderProcess {

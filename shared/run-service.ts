@@ -1,0 +1,47 @@
+import { createLogger, type Logger } from './logger';
+
+export interface Running {
+  stop(): Promise<void>;
+}
+
+/**
+ * The one start-up and shutdown path of every service's main: read config (a bad value exits 2 with a
+ * message naming it), start, and on SIGTERM or SIGINT stop once and exit 0. A stop that wedges is cut off
+ * after `stopCeilingMs`, so a process never hangs on its way out.
+ */
+export function runService<C>(
+  name: string,
+  loadConfig: () => C,
+  start: (config: C, log: Logger) => Promise<Running>,
+  stopCeilingMs: (config: C) => number = () => 10_000,
+): void {
+  const log = createLogger(name);
+  let config: C;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    log.fatal((err as Error).message);
+    process.exitCode = 2;
+    return;
+  }
+  let running: Running | undefined;
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    setTimeout(() => process.exit(1), stopCeilingMs(config)).unref();
+    void (running?.stop() ?? Promise.resolve()).then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  start(config, log).then(
+    (r) => {
+      running = r;
+    },
+    (err: unknown) => {
+      log.fatal({ err }, `${name} failed to start`);
+      process.exit(1);
+    },
+  );
+}
