@@ -32,24 +32,33 @@ export class EventRouter {
     return this.nextSequence - 1;
   }
 
-  /** Validates the whole batch before taking any of it, so a bad event never half-publishes a batch. */
+  /**
+   * Validates and encodes the whole batch before committing any of it, so a bad event never
+   * half-publishes a batch. Each event is encoded exactly once, with its sequence already in place.
+   */
   publish(events: readonly Event[]): string[] {
     if (events.length === 0) throw TetherError.invalid('publish needs at least one event');
     if (events.length > this.config.maxPublishBatch) {
       throw TetherError.invalid(`batch holds ${events.length} events; the limit is ${this.config.maxPublishBatch}`);
     }
-    const tokens = events.map((event, i) => this.validate(event, i));
     const now = Date.now();
     const time = new Date(now).toISOString();
-    const sequences: string[] = [];
-    events.forEach((input, i) => {
-      const sequence = this.nextSequence++;
+    const prepared = events.map((input, i) => {
+      const tokens = this.validate(input, i);
+      const sequence = this.nextSequence + i;
       const event: Event = { ...input, id: input.id || randomUUID(), time: input.time || time, sequence: String(sequence) };
       const bytes = Event.encode(event).finish();
+      if (bytes.length > this.config.maxEventBytes) {
+        throw TetherError.invalid(`${describe(input, i)}: ${bytes.length} bytes; the limit is ${this.config.maxEventBytes}`);
+      }
+      return { event, tokens, bytes, sequence };
+    });
+    this.nextSequence += events.length;
+    for (const { event, tokens, bytes, sequence } of prepared) {
       const retained: RetainedEvent = {
         sequence,
         topic: event.topic,
-        tokens: tokens[i],
+        tokens,
         bytes,
         storedAt: now,
         id: event.id,
@@ -60,10 +69,9 @@ export class EventRouter {
       };
       this.history.append(retained);
       this.route(retained);
-      sequences.push(String(sequence));
-    });
+    }
     this.metrics.eventsPublished.inc(events.length);
-    return sequences;
+    return prepared.map((p) => p.event.sequence);
   }
 
   /**
@@ -117,24 +125,23 @@ export class EventRouter {
   }
 
   private validate(event: Event, i: number): string[] {
-    const where = `event ${i}${event.id ? ` (id ${event.id})` : ''}`;
     let tokens: string[];
     try {
       tokens = parseTopic(event.topic, this.config);
     } catch (err) {
-      throw TetherError.invalid(`${where}: ${(err as Error).message}`);
+      throw TetherError.invalid(`${describe(event, i)}: ${(err as Error).message}`);
     }
     const extensions = Object.keys(event.extensions ?? {}).length;
     if (extensions > this.config.maxAttributes) {
-      throw TetherError.invalid(`${where}: ${extensions} extension attributes; the limit is ${this.config.maxAttributes}`);
+      throw TetherError.invalid(`${describe(event, i)}: ${extensions} extension attributes; the limit is ${this.config.maxAttributes}`);
     }
     if (event.sequence !== '0' && event.sequence !== '') {
-      throw TetherError.invalid(`${where}: sequence is assigned by the provider; leave it 0`);
-    }
-    const size = Event.encode(event).finish().length + 24; // + the id, time and sequence the provider may add
-    if (size > this.config.maxEventBytes) {
-      throw TetherError.invalid(`${where}: ${size} bytes; the limit is ${this.config.maxEventBytes}`);
+      throw TetherError.invalid(`${describe(event, i)}: sequence is assigned by the provider; leave it 0`);
     }
     return tokens;
   }
+}
+
+function describe(event: Event, i: number): string {
+  return `event ${i}${event.id ? ` (id ${event.id})` : ''}`;
 }
