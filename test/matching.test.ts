@@ -125,8 +125,16 @@ describe('delivery over a sink', () => {
     const { OpenSinkResponse } = await import('../shared/gen/tether/v1/sink');
     const ev = event('w.x', { sequence: '7', id: 'id-1', extensions: { k: 'v' } });
     const bytes = Event.encode(ev).finish();
-    const spliced = encodeBatch([{ eventBytes: bytes, subscriptionIds: ['s1', 's2'] }]);
-    const decoded = OpenSinkResponse.decode(spliced);
-    expect(decoded).toEqual({ kind: { $case: 'events', value: { deliveries: [{ event: ev, subscriptionIds: ['s1', 's2'] }] } } });
+    const big = Event.encode(event('w.y', { sequence: '8', data: Buffer.alloc(70_000, 3) })).finish();
+    const batch = [
+      { eventBytes: bytes, subscriptionIds: ['s1', 'sübscription-ünicode'] },
+      { eventBytes: big, subscriptionIds: Array.from({ length: 200 }, (_, i) => `id-${i}`) },
+    ];
+    const spliced = encodeBatch(batch);
+    const generated = OpenSinkResponse.encode({
+      kind: { $case: 'events', value: { deliveries: batch.map((d) => ({ event: Event.decode(d.eventBytes), subscriptionIds: d.subscriptionIds })) } },
+    }).finish();
+    expect(Buffer.compare(spliced, Buffer.from(generated))).toBe(0);
+    expect(OpenSinkResponse.decode(spliced).kind).toMatchObject({ $case: 'events', value: { deliveries: [{ event: ev }, { subscriptionIds: batch[1].subscriptionIds }] } });
   });
 });

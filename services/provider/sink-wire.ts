@@ -1,4 +1,3 @@
-import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { OpenSinkResponse, SinkServiceService } from '../../shared/gen/tether/v1/sink';
 import type { Outbound, QueuedDelivery } from './delivery-queue';
@@ -10,22 +9,62 @@ const BATCH_DELIVERIES = (1 << 3) | 2;
 const DELIVERY_EVENT = (1 << 3) | 2;
 const DELIVERY_SUBSCRIPTION_ID = (2 << 3) | 2;
 
+function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n >>>= 7;
+    len++;
+  }
+  return len;
+}
+
+function writeVarint(buf: Buffer, offset: number, n: number): number {
+  while (n >= 0x80) {
+    buf[offset++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  buf[offset++] = n;
+  return offset;
+}
+
 /**
  * Encodes a batch by splicing each event's bytes, encoded once at publish, into the message: fan-out to
- * N sinks costs N framings, not N encodings. The result is byte-identical to OpenSinkResponse.encode.
+ * N sinks costs N framings, not N encodings. Two passes (sizes, then bytes) fill one exact allocation;
+ * a growing writer spent more time reallocating than encoding. Byte-identical to OpenSinkResponse.encode.
  */
 export function encodeBatch(batch: readonly QueuedDelivery[]): Buffer {
-  const w = new BinaryWriter();
-  w.uint32(RESPONSE_EVENTS).fork();
-  for (const d of batch) {
-    w.uint32(BATCH_DELIVERIES).fork();
-    w.uint32(DELIVERY_EVENT).bytes(d.eventBytes);
-    for (const id of d.subscriptionIds) w.uint32(DELIVERY_SUBSCRIPTION_ID).string(id);
-    w.join();
+  const deliverySizes = new Array<number>(batch.length);
+  let batchSize = 0;
+  for (let i = 0; i < batch.length; i++) {
+    const d = batch[i];
+    let size = 1 + varintLength(d.eventBytes.length) + d.eventBytes.length;
+    for (const id of d.subscriptionIds) {
+      const n = Buffer.byteLength(id);
+      size += 1 + varintLength(n) + n;
+    }
+    deliverySizes[i] = size;
+    batchSize += 1 + varintLength(size) + size;
   }
-  w.join();
-  const bytes = w.finish();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = Buffer.allocUnsafe(1 + varintLength(batchSize) + batchSize);
+  let o = 0;
+  buf[o++] = RESPONSE_EVENTS;
+  o = writeVarint(buf, o, batchSize);
+  for (let i = 0; i < batch.length; i++) {
+    const d = batch[i];
+    buf[o++] = BATCH_DELIVERIES;
+    o = writeVarint(buf, o, deliverySizes[i]);
+    buf[o++] = DELIVERY_EVENT;
+    o = writeVarint(buf, o, d.eventBytes.length);
+    buf.set(d.eventBytes, o);
+    o += d.eventBytes.length;
+    for (const id of d.subscriptionIds) {
+      buf[o++] = DELIVERY_SUBSCRIPTION_ID;
+      const n = Buffer.byteLength(id);
+      o = writeVarint(buf, o, n);
+      o += buf.write(id, o, 'utf8');
+    }
+  }
+  return buf;
 }
 
 export function encodeOutbound(out: Outbound): Buffer {
