@@ -149,3 +149,17 @@ describe('bad input', () => {
     expect(() => h.tracker.evict('no-such-sink', '')).toThrow(/no open sink/);
   });
 });
+
+test('a request larger than TETHER_MAX_MESSAGE_BYTES is refused with RESOURCE_EXHAUSTED, and the provider serves on', async () => {
+  const { ProviderHarness: Harness } = await import('./helpers/provider-harness');
+  const h = await Harness.start({ maxMessageBytes: 64 * 1024, maxEventBytes: 16 * 1024 });
+  const pub = publisher(h.address);
+  try {
+    const big = Array.from({ length: 10 }, () => event('a.b', { data: Buffer.alloc(10 * 1024) }));
+    await expect(publish(pub, big)).rejects.toMatchObject({ code: status.RESOURCE_EXHAUSTED });
+    await expect(publish(pub, [event('a.b')])).resolves.toMatchObject({ sequences: ['1'] });
+  } finally {
+    pub.close();
+    await h.stop();
+  }
+});

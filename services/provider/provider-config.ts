@@ -16,6 +16,9 @@ export const providerSettings = {
   livenessSweepMs: int('TETHER_LIVENESS_SWEEP_MS', 500, 'How often the tracker samples socket reads, drain progress and idle sinks.', 10, 60_000),
   heartbeatMs: int('TETHER_HEARTBEAT_MS', 10_000, 'An in-band heartbeat goes to a sink idle this long, so consumers can tell a dead provider.', 50),
   maxSinks: int('TETHER_MAX_SINKS', 10_000, 'Open sinks in total; more are refused with RESOURCE_EXHAUSTED.', 1),
+  maxConnections: int('TETHER_MAX_CONNECTIONS', 10_000, 'Accepted TCP connections; more are refused at accept.', 1),
+  maxStreamsPerConnection: int('TETHER_MAX_STREAMS_PER_CONNECTION', 1_000, 'Concurrent HTTP/2 streams (calls) on one connection.', 1),
+  maxMessageBytes: int('TETHER_MAX_MESSAGE_BYTES', 8 * 1024 * 1024, 'Largest request the provider reads (a Publish batch); larger ones get RESOURCE_EXHAUSTED.', 1024),
   maxSubscriptionsPerSink: int('TETHER_MAX_SUBSCRIPTIONS_PER_SINK', 10_000, 'Subscriptions one sink may hold.', 1),
   maxPatternLength: int('TETHER_MAX_PATTERN_LENGTH', 256, 'Characters in a pattern or topic.', 1, 4096),
   maxPatternDepth: int('TETHER_MAX_PATTERN_DEPTH', 16, 'Tokens in a pattern or topic.', 1, 256),
@@ -49,6 +52,7 @@ export function providerConfigFromEnv(env: Record<string, string | undefined> = 
     if (c.historyMaxEvents > c.sinkQueueMaxEvents) problems.push('TETHER_HISTORY_MAX_EVENTS must not exceed TETHER_SINK_QUEUE_MAX_EVENTS');
     if (c.historyMaxBytes > c.sinkQueueMaxBytes) problems.push('TETHER_HISTORY_MAX_BYTES must not exceed TETHER_SINK_QUEUE_MAX_BYTES');
     if (c.maxEventBytes > c.batchMaxBytes) problems.push('TETHER_MAX_EVENT_BYTES must not exceed TETHER_BATCH_MAX_BYTES');
+    if (c.maxEventBytes > c.maxMessageBytes) problems.push('TETHER_MAX_EVENT_BYTES must not exceed TETHER_MAX_MESSAGE_BYTES');
     return problems;
   });
 }

@@ -58,9 +58,10 @@ export class Provider {
     this.server = new Server({
       'grpc.keepalive_time_ms': config.keepaliveTimeMs,
       'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
-      'grpc.max_receive_message_length': config.maxPublishBatch * config.maxEventBytes,
+      'grpc.max_receive_message_length': config.maxMessageBytes,
+      'grpc.max_concurrent_streams': config.maxStreamsPerConnection,
     });
-    this.sockets = new SocketOwner(this.server);
+    this.sockets = new SocketOwner(this.server, config.maxConnections);
     this.tracker = new ConnectionTracker(config, this.registry, this.sockets, this.metrics, log, (sink) =>
       sink.send({ kind: { $case: 'heartbeat', value: { headSequence: String(this.router.headSequence) } } }),
     );

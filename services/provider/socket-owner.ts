@@ -25,9 +25,11 @@ export class SocketOwner {
   private readonly listener: net.Server;
   private readonly injector: ConnectionInjector;
 
-  constructor(server: Server) {
+  constructor(server: Server, maxConnections: number) {
     this.injector = server.createConnectionInjector(ServerCredentials.createInsecure());
     this.listener = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    // Past the bound the kernel-accepted socket is closed at once; sinks have their own limit too.
+    this.listener.maxConnections = maxConnections;
   }
 
   listen(host: string, port: number): Promise<number> {
