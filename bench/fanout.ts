@@ -92,7 +92,7 @@ export async function fanoutBench(quick: boolean): Promise<BenchResult> {
     chart: { unit: 'events/s', groups },
     notes: [
       `each consumer holds ${SUBS} subscriptions, one of which matches; medians of ${quick ? 1 : 3} runs`,
-      'tether and nats: one publisher process; raw grpc-js: the server writes pre-encoded messages itself',
+      'tether and nats: one publisher process (tether: PublishStream, 500-event batches, 4 unanswered at most); raw grpc-js: the server writes pre-encoded messages itself',
       'tether sink queues raised to 1M deliveries / 256 MiB for this run, so a consumer behind the publisher is measured, not closed as slow-consumer',
     ],
   };
@@ -142,6 +142,6 @@ export async function latencyBench(quick: boolean): Promise<BenchResult> {
     columns: ['system', 'rate ev/s', 'events', 'p50 ms', 'p99 ms', 'max ms'],
     rows,
     chart: { unit: 'ms', groups, log: true },
-    notes: ['timestamps are wall-clock (performance.timeOrigin + now) in the publisher and consumer processes; tether publishes one Publish call per millisecond tick'],
+    notes: ['timestamps are wall-clock (performance.timeOrigin + now) in the publisher and consumer processes; tether publishes over one PublishStream, one batch per millisecond tick'],
   };
 }

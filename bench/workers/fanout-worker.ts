@@ -1,9 +1,9 @@
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import type { Msg as NatsMsg } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { clientOptions } from '../../shared/client-options';
 import type { Event } from '../../shared/gen/tether/v1/event';
-import { PublisherServiceClient } from '../../shared/gen/tether/v1/publisher';
+import { PublisherServiceClient, type PublishStreamResponse } from '../../shared/gen/tether/v1/publisher';
 import { type OpenSinkResponse, SinkServiceClient } from '../../shared/gen/tether/v1/sink';
 import { nowMs, percentile } from '../lib/stats';
 
@@ -105,28 +105,41 @@ async function publish(): Promise<void> {
     await nc.drain();
     return;
   }
+  // One PublishStream: no per-call setup, answers in order; at most IN_FLIGHT batches unanswered.
   const client = new PublisherServiceClient(args.address, credentials.createInsecure(), clientOptions());
-  const call = (events: Event[]) =>
-    new Promise<void>((resolve, reject) => client.publish({ events }, new Metadata(), (err) => (err ? reject(err) : resolve())));
+  const stream = client.publishStream();
+  const IN_FLIGHT = 4;
+  let sentBatches = 0;
+  let answered = 0;
+  // Every waiter re-checks on each answer; a single slot would lose all but the last waiter.
+  let waiters: Array<() => void> = [];
+  const answerArrived = () => new Promise<void>((r) => waiters.push(r));
+  stream.on('data', (a: PublishStreamResponse) => {
+    if (a.code !== 0) throw new Error(`publish refused: ${a.message}`);
+    answered++;
+    const woken = waiters;
+    waiters = [];
+    for (const w of woken) w();
+  });
+  stream.on('error', (err) => {
+    process.stderr.write(`publish stream failed: ${String(err)}\n`);
+    process.exit(5);
+  });
+  const publishBatch = async (events: Event[]) => {
+    while (sentBatches - answered >= IN_FLIGHT) await answerArrived();
+    stream.write({ batchId: String(++sentBatches), events });
+  };
   send({ type: 'ready' });
   await new Promise<void>((resolve) => process.once('message', () => resolve()));
   if (latencyMode) {
-    await paced((n) => void call(Array.from({ length: n }, () => event(stamped(args.payload)))));
+    await paced((n) => void publishBatch(Array.from({ length: n }, () => event(stamped(args.payload)))));
   } else {
     const BATCH = 500;
-    const IN_FLIGHT = 4;
     const payload = stamped(args.payload);
     const batch = Array.from({ length: BATCH }, () => event(payload));
-    let sent = 0;
-    const lane = async () => {
-      while (sent < args.count) {
-        const n = Math.min(BATCH, args.count - sent);
-        sent += n;
-        await call(n === BATCH ? batch : batch.slice(0, n));
-      }
-    };
-    await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
+    for (let sent = 0; sent < args.count; sent += BATCH) await publishBatch(args.count - sent >= BATCH ? batch : batch.slice(0, args.count - sent));
   }
+  while (answered < sentBatches) await answerArrived();
   send({ type: 'published' });
 }
 

@@ -11,7 +11,7 @@ import { EventHistory } from './event-history';
 import { EventRouter } from './event-router';
 import type { ProviderConfig } from './provider-config';
 import { ProviderMetrics } from './provider-metrics';
-import { createPublishHandler } from './publisher-service';
+import { PublisherHandlers } from './publisher-service';
 import { createSinkHandler } from './sink-service';
 import { sinkServiceDefinition } from './sink-wire';
 import { SocketOwner } from './socket-owner';
@@ -34,6 +34,7 @@ export class Provider {
   private readonly server: Server;
   readonly sockets: SocketOwner;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
+  private readonly publishers: PublisherHandlers;
   private readonly metricsEndpoint: HttpEndpoint;
   private accepting = false;
   private stopping: Promise<void> | undefined;
@@ -69,7 +70,8 @@ export class Provider {
     this.server.addService(sinkServiceDefinition, {
       openSink: createSinkHandler({ config, tracker: this.tracker, registry: this.registry, router: this.router, sockets: this.sockets, log, accepting }),
     });
-    this.server.addService(PublisherServiceService, { publish: createPublishHandler(this.router, this.metrics, log, accepting) });
+    this.publishers = new PublisherHandlers(this.router, this.metrics, log, accepting);
+    this.server.addService(PublisherServiceService, { publish: this.publishers.publish, publishStream: this.publishers.publishStream });
     this.server.addService(ConnectionTrackerServiceService, createTrackerHandlers(this.tracker, this.router, config.watcherQueueMax, log));
     this.health.addToServer(this.server);
     new ReflectionService(loadReflectionDefinition()).addToServer(this.server);
@@ -102,6 +104,7 @@ export class Provider {
     this.log.info({ sinks: this.tracker.liveSinks, graceMs }, 'provider draining');
     this.tracker.closeAll('shutdown');
     this.tracker.endWatchers();
+    this.publishers.endStreams();
     this.tracker.stop();
     const closed = new Promise<boolean>((resolve) => this.server.tryShutdown(() => resolve(true)));
     let timer: NodeJS.Timeout | undefined;
