@@ -24,6 +24,8 @@ function topic(r: () => number): string[] {
   return ['t', String(Math.floor(r() * 1000)), String(Math.floor(r() * 1000)), String(Math.floor(r() * 100))];
 }
 
+const PURGE_CHUNK = Number(process.env.TETHER_PURGE_CHUNK ?? 2_000);
+
 interface Owner {
   closed: boolean;
 }
@@ -121,7 +123,7 @@ export async function reclaimCostBench(quick: boolean): Promise<BenchResult> {
   const groups: NonNullable<BenchResult['chart']>['groups'] = [];
   for (const k of sizes) {
     const measure = async (chunked: boolean) => {
-      const registry = new SubscriptionRegistry(chunked ? 2_000 : Number.MAX_SAFE_INTEGER);
+      const registry = new SubscriptionRegistry(chunked ? PURGE_CHUNK : Number.MAX_SAFE_INTEGER);
       fill(registry, others, 1_000, 11);
       const [victim] = fill(registry, k, k, 99);
       const h = monitorEventLoopDelay({ resolution: 1 });
