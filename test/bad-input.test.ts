@@ -95,6 +95,14 @@ describe('bad input', () => {
     expect(record.subscriptionCount).toBe(1);
   });
 
+  test('a stream half-closed before open is finished with OK, nothing allocated', async () => {
+    const c = new SinkTestClient(h.address);
+    c.call.end();
+    await waitFor('the provider ended the stream', () => c.ended);
+    expect(c.error).toBeUndefined();
+    c.close();
+  });
+
   test('an empty request on an open sink → in-band INVALID_ARGUMENT, the sink stays', async () => {
     const c = new SinkTestClient(h.address).open('empty');
     await c.waitFor('opened');

@@ -58,6 +58,12 @@ export function createSinkHandler(deps: SinkServiceDeps) {
       clearTimeout(openTimer);
       ended = true;
       const current = sink;
+      // Half-closed before opening: nothing was allocated; finish the call so it does not linger.
+      if (!current && halfClosed && !call.cancelled && !decided) {
+        decided = true;
+        call.end();
+        return;
+      }
       if (decided || !current || current.closed) return;
       decided = true;
       void classifyBreak(sockets, current.identity.socket, config.classifyWindowMs, halfClosed).then((reason) => current.close(reason, detectedAt));
