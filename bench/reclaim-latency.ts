@@ -94,12 +94,14 @@ export async function reclaimLatencyBench(quick: boolean): Promise<BenchResult> 
       }
       let plainText = 'n/a (no queue bound)';
       let plainP50 = NaN;
+      let plainBar = 'n/a';
       if (mode !== 'clean close' && mode !== 'slow consumer') {
         const plainSamples: Array<number | undefined> = [];
         for (let i = 0; i < Math.min(trials, quick ? 2 : 5); i++) plainSamples.push(await plainTrial(plain, mode, windowMs));
         const seen = plainSamples.filter((x): x is number => x !== undefined);
         plainP50 = seen.length ? percentile(seen, 0.5) : NaN;
         plainText = seen.length === plainSamples.length ? `p50 ${round(plainP50, 1)} ms` : `${plainSamples.length - seen.length}/${plainSamples.length} never noticed in ${windowMs / 1000} s`;
+        plainBar = seen.length === plainSamples.length ? `${round(plainP50, 1)}` : `never in ${windowMs / 1000} s`;
       }
       rows.push({
         'failure mode': mode,
@@ -110,7 +112,7 @@ export async function reclaimLatencyBench(quick: boolean): Promise<BenchResult> 
         'max ms': round(Math.max(...samples), 1),
         'plain grpc-js server (defaults)': plainText,
       });
-      groups.push({ group: mode, bars: [{ label: 'tether p50', value: percentile(samples, 0.5) }, { label: 'tether p99', value: percentile(samples, 0.99) }, { label: 'plain grpc-js p50', value: plainP50 }] });
+      groups.push({ group: mode, bars: [{ label: 'tether p50', value: percentile(samples, 0.5) }, { label: 'tether p99', value: percentile(samples, 0.99) }, { label: 'plain grpc-js p50', value: plainP50, text: plainBar }] });
     }
   } finally {
     await plain.stop();

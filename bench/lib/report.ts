@@ -9,7 +9,7 @@ export interface BenchResult {
   readonly columns: string[];
   readonly rows: Array<Record<string, string | number>>;
   /** Bars to draw: label → value, grouped (e.g. by consumer count). */
-  readonly chart?: { unit: string; groups: Array<{ group: string; bars: Array<{ label: string; value: number }> }>; log?: boolean };
+  readonly chart?: { unit: string; groups: Array<{ group: string; bars: Array<{ label: string; value: number; text?: string }> }>; log?: boolean };
   readonly notes: string[];
 }
 
@@ -70,7 +70,7 @@ export function svgChart(r: BenchResult): string | undefined {
       const h = scale(b.value) * plotH;
       const x = gx + li * barW;
       parts.push(`<rect x="${x}" y="${top + plotH - h}" width="${barW - 4}" height="${h}" fill="${COLORS[li % COLORS.length]}"/>`);
-      parts.push(`<text x="${x + (barW - 4) / 2}" y="${top + plotH - h - 3}" text-anchor="middle" font-size="9">${escapeXml(short(b.value))}</text>`);
+      parts.push(`<text x="${x + (barW - 4) / 2}" y="${top + plotH - h - 3}" text-anchor="middle" font-size="9">${escapeXml(b.text ?? short(b.value))}</text>`);
     });
     parts.push(`<text x="${gx + (labels.length * barW) / 2}" y="${top + plotH + 16}" text-anchor="middle">${escapeXml(g.group)}</text>`);
   });
