@@ -39,6 +39,51 @@ describe('subscription index (token trie)', () => {
     expect(matches(index, topic)).toEqual(expected);
   });
 
+  test('agrees with a linear reference matcher over random patterns, topics and removals', () => {
+    let seed = 42;
+    const rand = (n: number) => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) % n);
+    const token = () => ['a', 'b', 'c', 'd'][rand(4)];
+    const randomPattern = () => {
+      const depth = 1 + rand(4);
+      const parts = Array.from({ length: depth }, () => (rand(5) === 0 ? '*' : token()));
+      if (rand(6) === 0) parts[depth - 1] = '>';
+      return parts.join('.');
+    };
+    const reference = (pattern: string, topic: string) => {
+      const p = pattern.split('.');
+      const t = topic.split('.');
+      for (let i = 0; i < p.length; i++) {
+        if (p[i] === '>') return t.length > i;
+        if (i >= t.length || (p[i] !== '*' && p[i] !== t[i])) return false;
+      }
+      return p.length === t.length;
+    };
+    const idx = new SubscriptionIndex();
+    const live = new Set<Subscription>();
+    for (let round = 0; round < 3_000; round++) {
+      if (live.size > 0 && rand(3) === 0) {
+        const victim = [...live][rand(live.size)];
+        expect(idx.remove(victim, victim.pattern.split('.'))).toBe(true);
+        live.delete(victim);
+      } else {
+        const s = sub(`s${round}`, randomPattern());
+        idx.add(s, s.pattern.split('.'));
+        live.add(s);
+      }
+      if (round % 50 === 0) {
+        for (let k = 0; k < 20; k++) {
+          const topic = Array.from({ length: 1 + rand(5) }, token).join('.');
+          const expected = [...live].filter((s) => reference(s.pattern, topic)).map((s) => s.id).sort();
+          expect(matches(idx, topic)).toEqual(expected);
+        }
+      }
+    }
+    expect(idx.size).toBe(live.size);
+    for (const s of live) expect(idx.remove(s, s.pattern.split('.'))).toBe(true);
+    expect(idx.size).toBe(0);
+    expect(matches(idx, 'a.b.c')).toEqual([]);
+  });
+
   test('removal prunes the trie and stops matching; removing twice is a no-op', () => {
     const idx = new SubscriptionIndex();
     const a = sub('a', 'x.*.z');

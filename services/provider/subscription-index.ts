@@ -25,10 +25,14 @@ function bucketVisit(bucket: Bucket, visit: (sub: Subscription) => void): void {
   else visit(bucket);
 }
 
-/** A trie node: one per distinct pattern prefix. Fields are allocated only when used. */
+/**
+ * A trie node: one per distinct pattern prefix that something passes through. A prefix that is only the
+ * end of one exact pattern is not given a node at all: its subscription sits in the parent's child slot
+ * (a leaf), which saves a node for the common case of unique exact patterns.
+ */
 class Node {
-  children: Map<string, Node> | undefined;
-  star: Node | undefined;
+  children: Map<string, Child> | undefined;
+  star: Child | undefined;
   /** Patterns that end exactly here. */
   subs: Bucket;
   /** Patterns that end here with '>': they match any one or more further tokens. */
@@ -37,6 +41,33 @@ class Node {
   isEmpty(): boolean {
     return !this.children?.size && !this.star && this.subs === undefined && this.tail === undefined;
   }
+}
+
+/** A child slot: a Node, or a leaf (the one exact-match subscription ending there). */
+type Child = Node | Subscription;
+
+function getChild(node: Node, token: string): Child | undefined {
+  return token === '*' ? node.star : node.children?.get(token);
+}
+
+function setChild(node: Node, token: string, child: Child): void {
+  if (token === '*') node.star = child;
+  else (node.children ??= new Map()).set(token, child);
+}
+
+function deleteChild(node: Node, token: string): void {
+  if (token === '*') node.star = undefined;
+  else node.children?.delete(token);
+}
+
+/** The child node for `token`, created, or upgraded from a leaf, so a longer pattern can pass through. */
+function descend(node: Node, token: string): Node {
+  const child = getChild(node, token);
+  if (child instanceof Node) return child;
+  const next = new Node();
+  if (child !== undefined) next.subs = child;
+  setChild(node, token, next);
+  return next;
 }
 
 /**
@@ -54,12 +85,19 @@ export class SubscriptionIndex {
   add(sub: Subscription, tokens: readonly string[]): void {
     let node = this.root;
     const last = tokens.length - 1;
-    for (let i = 0; i < last; i++) node = step(node, tokens[i]);
-    if (tokens[last] === '>') {
+    for (let i = 0; i < last; i++) node = descend(node, tokens[i]);
+    const token = tokens[last];
+    if (token === '>') {
       node.tail = bucketAdd(node.tail, sub);
     } else {
-      node = step(node, tokens[last]);
-      node.subs = bucketAdd(node.subs, sub);
+      const child = getChild(node, token);
+      if (child === undefined) setChild(node, token, sub);
+      else if (child instanceof Node) child.subs = bucketAdd(child.subs, sub);
+      else {
+        const next = new Node();
+        next.subs = bucketAdd(child, sub);
+        setChild(node, token, next);
+      }
     }
     this.count++;
   }
@@ -67,26 +105,31 @@ export class SubscriptionIndex {
   /** Removes a subscription and prunes nodes left empty. */
   remove(sub: Subscription, tokens: readonly string[]): boolean {
     const path: Node[] = [this.root];
-    let node: Node | undefined = this.root;
     const last = tokens.length - 1;
     const isTail = tokens[last] === '>';
-    const depth = isTail ? last : tokens.length;
-    for (let i = 0; i < depth && node; i++) {
-      node = tokens[i] === '*' ? node.star : node.children?.get(tokens[i]);
-      if (node) path.push(node);
+    let node = this.root;
+    for (let i = 0; i < last; i++) {
+      const child = getChild(node, tokens[i]);
+      if (!(child instanceof Node)) return false;
+      node = child;
+      path.push(node);
     }
-    if (!node) return false;
-    const rest = bucketDelete(isTail ? node.tail : node.subs, sub);
-    if (rest === null) return false;
-    if (isTail) node.tail = rest;
-    else node.subs = rest;
+    if (isTail) {
+      const rest = bucketDelete(node.tail, sub);
+      if (rest === null) return false;
+      node.tail = rest;
+    } else {
+      const child = getChild(node, tokens[last]);
+      if (child === sub) deleteChild(node, tokens[last]);
+      else if (child instanceof Node) {
+        const rest = bucketDelete(child.subs, sub);
+        if (rest === null) return false;
+        child.subs = rest;
+        if (child.isEmpty()) deleteChild(node, tokens[last]);
+      } else return false;
+    }
     this.count--;
-    for (let i = path.length - 1; i > 0 && path[i].isEmpty(); i--) {
-      const parent = path[i - 1];
-      const token = tokens[i - 1];
-      if (token === '*') parent.star = undefined;
-      else parent.children?.delete(token);
-    }
+    for (let i = path.length - 1; i > 0 && path[i].isEmpty(); i--) deleteChild(path[i - 1], tokens[i - 1]);
     return true;
   }
 
@@ -96,15 +139,10 @@ export class SubscriptionIndex {
   }
 }
 
-function step(node: Node, token: string): Node {
-  if (token === '*') return (node.star ??= new Node());
-  const children = (node.children ??= new Map());
-  let child = children.get(token);
-  if (!child) {
-    child = new Node();
-    children.set(token, child);
-  }
-  return child;
+function matchChild(child: Child | undefined, tokens: readonly string[], next: number, visit: (sub: Subscription) => void): void {
+  if (child === undefined) return;
+  if (child instanceof Node) matchFrom(child, tokens, next, visit);
+  else if (next === tokens.length) visit(child);
 }
 
 function matchFrom(node: Node, tokens: readonly string[], i: number, visit: (sub: Subscription) => void): void {
@@ -113,7 +151,6 @@ function matchFrom(node: Node, tokens: readonly string[], i: number, visit: (sub
     return;
   }
   bucketVisit(node.tail, visit);
-  const child = node.children?.get(tokens[i]);
-  if (child) matchFrom(child, tokens, i + 1, visit);
-  if (node.star) matchFrom(node.star, tokens, i + 1, visit);
+  matchChild(node.children?.get(tokens[i]), tokens, i + 1, visit);
+  matchChild(node.star, tokens, i + 1, visit);
 }
