@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import pino from 'pino';
 import { Consumer } from '../services/consumer/consumer';
@@ -85,6 +88,34 @@ describe('resume without loss', () => {
     } finally {
       await consumer.kill();
       await proxy.stop();
+      await h.expectEmpty();
+      await h.stop();
+    }
+  });
+
+  test('a consumer process killed with kill -9 and restarted resumes from its saved position: nothing missed', async () => {
+    const h = await ProviderHarness.start();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-position-'));
+    const file = path.join(dir, 'position.json');
+    const env = { ...consumerEnv(h.address, 'durable', 'd=durable.>'), CONSUMER_STATE_FILE: file, CONSUMER_STATE_FLUSH_MS: '20' };
+    let consumer = new ConsumerProcess(env);
+    const pub = publisher(h.address);
+    try {
+      await consumer.waitSubscribed();
+      for (let i = 0; i < 50; i++) await publish(pub, [event('durable.before')]);
+      await waitFor('position 50 saved', () => fs.existsSync(file) && JSON.parse(fs.readFileSync(file, 'utf8')).lastSequence === 50);
+      await consumer.kill();
+      for (let i = 0; i < 50; i++) await publish(pub, [event('durable.while-down')]);
+      consumer = new ConsumerProcess(env);
+      await waitFor('caught up after the restart', async () => (await consumer.status()).lastSequence === 100, 15_000, 50);
+      const s = await consumer.status();
+      expect(s.handled).toBe(50); // exactly the events published while it was down
+      expect(s.outOfOrder).toBe(0);
+      expect(s.gapsReported).toBe(0);
+    } finally {
+      pub.close();
+      await consumer.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
       await h.expectEmpty();
       await h.stop();
     }

@@ -6,6 +6,7 @@ import { parseSubscriptionList } from '../../shared/subscription-spec';
 import type { ConsumerConfig } from './consumer-config';
 import { ConsumerMetrics } from './consumer-metrics';
 import { EventHandler } from './event-handler';
+import { PositionStore } from './position-store';
 import { ReceivedState } from './received-state';
 import { SinkClient } from './sink-client';
 
@@ -24,6 +25,8 @@ export class Consumer {
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SINK_HEALTH_SERVICE]: 'NOT_SERVING' });
   private readonly healthServer = new Server();
   private readonly http: HttpEndpoint;
+  private readonly positions: PositionStore | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
   healthPort = 0;
   metricsPort = -1;
 
@@ -32,6 +35,7 @@ export class Consumer {
     private readonly log: Logger,
   ) {
     const subscriptions = parseSubscriptionList(config.subscriptions, config.maxSubscriptions);
+    this.positions = config.stateFile ? new PositionStore(config.stateFile) : undefined;
     this.metrics = new ConsumerMetrics({
       connected: () => this.sink.subscribed,
       lastSequence: () => this.state.lastSequence,
@@ -70,6 +74,15 @@ export class Consumer {
   }
 
   async start(): Promise<void> {
+    const saved = this.positions?.load();
+    if (saved) {
+      this.state.restore(saved.epoch, saved.lastSequence);
+      this.log.info({ file: this.config.stateFile, ...saved }, 'resuming from the saved position');
+    }
+    if (this.positions) {
+      this.flushTimer = setInterval(() => this.savePosition(), this.config.stateFlushMs);
+      this.flushTimer.unref();
+    }
     this.healthPort = await new Promise<number>((resolve, reject) =>
       this.healthServer.bindAsync(`${this.config.host}:${this.config.healthPort}`, ServerCredentials.createInsecure(), (err, port) =>
         err ? reject(err) : resolve(port),
@@ -83,9 +96,19 @@ export class Consumer {
 
   async stop(graceMs?: number): Promise<void> {
     await this.sink.stop(graceMs);
+    clearInterval(this.flushTimer);
+    this.savePosition();
     this.health.setStatus('', 'NOT_SERVING');
     this.healthServer.forceShutdown();
     await this.http.close();
+  }
+
+  private savePosition(): void {
+    try {
+      this.positions?.save({ epoch: this.state.epoch, lastSequence: this.state.lastSequence });
+    } catch (err) {
+      this.log.error({ err, file: this.config.stateFile }, 'could not save the resume position');
+    }
   }
 
   private onSinkChange(): void {

@@ -29,6 +29,12 @@ export class ReceivedState {
     return this.epoch ? { epoch: this.epoch, afterSequence: String(this.lastSequence) } : undefined;
   }
 
+  /** Resumes from a position saved by an earlier run of this consumer. */
+  restore(epoch: string, lastSequence: number): void {
+    this.epoch = epoch;
+    this.lastSequence = lastSequence;
+  }
+
   /** Adopts the provider's epoch on a first open. */
   opened(epoch: string, headSequence: number): void {
     if (this.epoch) return;
