@@ -18,7 +18,7 @@ export const SINK_HEALTH_SERVICE = 'tether.consumer.Sink';
  * endpoint, and HTTP `/metrics` and `/status` (what it has received).
  */
 export class Consumer {
-  readonly state = new ReceivedState();
+  readonly state: ReceivedState;
   readonly metrics: ConsumerMetrics;
   private readonly sink: SinkClient;
   private readonly handler: EventHandler;
@@ -35,6 +35,7 @@ export class Consumer {
     private readonly log: Logger,
   ) {
     const subscriptions = parseSubscriptionList(config.subscriptions, config.maxSubscriptions);
+    this.state = new ReceivedState(new Set(subscriptions.map((s) => s.subscriptionId)));
     this.positions = config.stateFile ? new PositionStore(config.stateFile) : undefined;
     this.metrics = new ConsumerMetrics({
       connected: () => this.sink.subscribed,
@@ -50,7 +51,7 @@ export class Consumer {
         delayMs: config.handlerDelayMs,
         logEvents: config.logEvents === 1,
         onHandled: (e) => {
-          for (const id of e.subscriptionIds) this.metrics.received.inc({ subscription: id });
+          for (const id of e.subscriptionIds) if (this.state.isKnown(id)) this.metrics.received.inc({ subscription: id });
         },
       },
       this.sink.flow,

@@ -22,7 +22,18 @@ export class ReceivedState {
   readonly gaps: GapReport[] = [];
   private gapCount = 0;
 
-  constructor(private readonly maxGapsKept = 100) {}
+  /**
+   * Only the consumer's own subscription ids are counted: ids named by the provider never grow the map
+   * (or the per-subscription metric labels) beyond the subscription list.
+   */
+  constructor(
+    private readonly knownIds: ReadonlySet<string>,
+    private readonly maxGapsKept = 100,
+  ) {}
+
+  isKnown(id: string): boolean {
+    return this.knownIds.has(id);
+  }
 
   /** Where to resume, or undefined before the first sink opened. */
   resumePoint(): { epoch: string; afterSequence: string } | undefined {
@@ -56,7 +67,9 @@ export class ReceivedState {
     if (sequence <= this.lastSequence) this.outOfOrder++;
     else this.lastSequence = sequence;
     this.handled++;
-    for (const id of subscriptionIds) this.perSubscription.set(id, (this.perSubscription.get(id) ?? 0) + 1);
+    for (const id of subscriptionIds) {
+      if (this.knownIds.has(id)) this.perSubscription.set(id, (this.perSubscription.get(id) ?? 0) + 1);
+    }
   }
 
   gap(report: GapReport): void {
