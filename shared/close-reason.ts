@@ -16,7 +16,3 @@ export const CLOSE_REASONS = {
 export type CloseReason = keyof typeof CLOSE_REASONS;
 
 export const ALL_CLOSE_REASONS = Object.keys(CLOSE_REASONS) as CloseReason[];
-
-export function isCloseReason(value: string): value is CloseReason {
-  return Object.prototype.hasOwnProperty.call(CLOSE_REASONS, value);
-}

@@ -19,16 +19,6 @@ export function str(env: string, defaultValue: string, doc: string): Setting<str
   return { env, default: defaultValue, doc, schema: z.string().min(1) };
 }
 
-export function list(env: string, defaultValue: string[], doc: string): Setting<string[]> {
-  const schema = z.string().transform((v) =>
-    v
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0),
-  );
-  return { env, default: defaultValue, doc, schema: schema as unknown as z.ZodType<string[]> };
-}
-
 export type SettingsTable = Record<string, Setting<unknown>>;
 export type ConfigOf<T extends SettingsTable> = { readonly [K in keyof T]: T[K] extends Setting<infer V> ? V : never };
 

@@ -28,11 +28,6 @@ export function printTable(r: BenchResult): void {
   for (const n of r.notes) process.stdout.write(`  note: ${n}\n`);
 }
 
-export function markdownTable(r: BenchResult): string {
-  const head = `| ${r.columns.join(' | ')} |\n|${r.columns.map(() => '---').join('|')}|`;
-  return [head, ...r.rows.map((row) => `| ${r.columns.map((c) => String(row[c] ?? '')).join(' | ')} |`)].join('\n');
-}
-
 const COLORS = ['#2563eb', '#f59e0b', '#10b981', '#ef4444', '#8b5cf6', '#64748b'];
 
 /** A grouped bar chart as plain SVG: no dependency, viewable anywhere. */

@@ -5,10 +5,6 @@ export function percentile(samples: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
-export function median(samples: readonly number[]): number {
-  return percentile(samples, 0.5);
-}
-
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes on one machine. */
 export function nowMs(): number {
   return performance.timeOrigin + performance.now();

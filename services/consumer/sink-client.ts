@@ -82,7 +82,6 @@ export class SinkClient {
     call.on('data', (msg: OpenSinkResponse) => this.onMessage(call, msg));
     call.on('error', (err: Error & { code?: number }) => this.onBroken(call, `${statusName(err.code ?? status.UNKNOWN)}: ${err.message}`));
     call.on('end', () => this.onBroken(call, 'the provider ended the sink'));
-    call.on('status', () => undefined);
     call.write({ kind: { $case: 'open', value: { consumerName: this.config.name } } });
     const resume = this.state.resumePoint();
     call.write({ kind: { $case: 'subscribe', value: { subscriptions: [...this.subscriptions], resume } } });

@@ -30,10 +30,6 @@ export class EventHistory {
     return this.events.length - this.head;
   }
 
-  get bytes(): number {
-    return this.totalBytes;
-  }
-
   /** The oldest retained sequence, or undefined when nothing is retained. */
   get firstSequence(): number | undefined {
     return this.size > 0 ? this.events[this.head].sequence : undefined;
