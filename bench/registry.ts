@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { SubscriptionRegistry } from '../services/provider/subscription-registry';
-import type { Subscription } from '../services/provider/subscription';
+import { SubscriptionRegistry } from '../services/provider/subscriptions/subscription-registry';
+import type { Subscription } from '../services/provider/subscriptions/subscription';
 import type { BenchResult } from './lib/report';
 import { round } from './lib/stats';
 

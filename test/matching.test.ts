@@ -1,6 +1,6 @@
 import { Event } from '../shared/gen/tether/v1/event';
-import { SubscriptionIndex } from '../services/provider/subscription-index';
-import type { Subscription } from '../services/provider/subscription';
+import { SubscriptionIndex } from '../services/provider/subscriptions/subscription-index';
+import type { Subscription } from '../services/provider/subscriptions/subscription';
 import { ProviderHarness } from './helpers/provider-harness';
 import { SinkTestClient, event, publish, publisher } from './helpers/sink-test-client';
 
@@ -166,7 +166,7 @@ describe('delivery over a sink', () => {
   });
 
   test('the spliced wire encoding equals the generated encoder', async () => {
-    const { encodeBatch } = await import('../services/provider/sink-wire');
+    const { encodeBatch } = await import('../services/provider/sinks/sink-wire');
     const { OpenSinkResponse } = await import('../shared/gen/tether/v1/sink');
     const ev = event('w.x', { sequence: '7', id: 'id-1', extensions: { k: 'v' } });
     const bytes = Event.encode(ev).finish();

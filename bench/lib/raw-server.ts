@@ -1,7 +1,7 @@
 import { Server, ServerCredentials, type ServerDuplexStream, type ServiceDefinition } from '@grpc/grpc-js';
 import { Event } from '../../shared/gen/tether/v1/event';
 import { SinkServiceService } from '../../shared/gen/tether/v1/sink';
-import { encodeBatch } from '../../services/provider/sink-wire';
+import { encodeBatch } from '../../services/provider/sinks/sink-wire';
 
 /**
  * The ceiling: a bare grpc-js server that streams pre-encoded events to every connected stream as fast

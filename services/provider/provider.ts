@@ -6,17 +6,17 @@ import { PublisherServiceService } from '../../shared/gen/tether/v1/publisher';
 import { ConnectionTrackerServiceService } from '../../shared/gen/tether/v1/tracker';
 import type { Logger } from '../../shared/logger';
 import { loadReflectionDefinition } from '../../shared/proto-files';
-import { ConnectionTracker } from './connection-tracker';
-import { EventHistory } from './event-history';
-import { EventRouter } from './event-router';
+import { ConnectionTracker } from './tracking/connection-tracker';
+import { EventHistory } from './events/event-history';
+import { EventRouter } from './events/event-router';
 import type { ProviderConfig } from './provider-config';
 import { ProviderMetrics } from './provider-metrics';
-import { PublisherHandlers } from './publisher-service';
-import { createSinkHandler } from './sink-service';
-import { sinkServiceDefinition } from './sink-wire';
-import { SocketOwner } from './socket-owner';
-import { SubscriptionRegistry } from './subscription-registry';
-import { createTrackerHandlers } from './tracker-service';
+import { PublisherHandlers } from './events/publisher-service';
+import { createSinkHandler } from './sinks/sink-service';
+import { sinkServiceDefinition } from './sinks/sink-wire';
+import { SocketOwner } from './tracking/socket-owner';
+import { SubscriptionRegistry } from './subscriptions/subscription-registry';
+import { createTrackerHandlers } from './tracking/tracker-service';
 
 export const SERVICE_NAMES = ['tether.v1.SinkService', 'tether.v1.PublisherService', 'tether.v1.ConnectionTrackerService'];
 

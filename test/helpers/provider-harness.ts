@@ -2,7 +2,7 @@ import pino from 'pino';
 import type { CloseReason } from '../../shared/close-reason';
 import { Provider } from '../../services/provider/provider';
 import { type ProviderConfig, providerConfig } from '../../services/provider/provider-config';
-import type { Reclaim } from '../../services/provider/reclaim-record';
+import type { Reclaim } from '../../services/provider/tracking/reclaim-record';
 import { deferred, waitFor } from './wait';
 
 /** Fast timings so fault tests finish in seconds; bounds are still real, on real sockets. */

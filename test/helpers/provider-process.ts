@@ -7,8 +7,8 @@ import { waitFor } from './wait';
 
 const MAIN = path.join(DIST, 'services', 'provider', 'main.js');
 
-// A port that was free a moment ago, for a provider that must come back on the same address.
-export { freePort } from '../../services/local/compose-local';
+// A port for a provider that must come back on the same address (outside the ephemeral range).
+export { reservedPort as freePort } from './ports';
 
 /** The real provider service in its own process, so tests can kill -9, SIGTERM and restart it. */
 export class ProviderProcess {

@@ -1,5 +1,5 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { OpenSinkResponse, SinkServiceService } from '../../shared/gen/tether/v1/sink';
+import { OpenSinkResponse, SinkServiceService } from '../../../shared/gen/tether/v1/sink';
 import type { Outbound, QueuedDelivery } from './delivery-queue';
 
 // Field numbers from sink.proto: OpenSinkResponse.events = 4, EventBatch.deliveries = 1,

@@ -1,4 +1,4 @@
-import type { OpenSinkResponse } from '../../shared/gen/tether/v1/sink';
+import type { OpenSinkResponse } from '../../../shared/gen/tether/v1/sink';
 
 /** An event bound for one sink: its encoded bytes (shared by every sink) and the sink's matching subscriptions. */
 export interface QueuedDelivery {

@@ -1,15 +1,15 @@
 import type { sendUnaryData, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
-import { TetherError, statusName } from '../../shared/errors';
+import { TetherError, statusName } from '../../../shared/errors';
 import type {
   PublishRequest,
   PublishResponse,
   PublishStreamRequest,
   PublishStreamResponse,
-} from '../../shared/gen/tether/v1/publisher';
-import type { Logger } from '../../shared/logger';
+} from '../../../shared/gen/tether/v1/publisher';
+import type { Logger } from '../../../shared/logger';
 import type { EventRouter } from './event-router';
-import type { ProviderMetrics } from './provider-metrics';
+import type { ProviderMetrics } from '../provider-metrics';
 
 type PublishStreamCall = ServerDuplexStream<PublishStreamRequest, PublishStreamResponse>;
 

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { ALL_CLOSE_REASONS, type CloseReason } from '../../shared/close-reason';
-import { TetherError } from '../../shared/errors';
-import type { Logger } from '../../shared/logger';
-import type { ProviderConfig } from './provider-config';
-import type { ProviderMetrics } from './provider-metrics';
+import { ALL_CLOSE_REASONS, type CloseReason } from '../../../shared/close-reason';
+import { TetherError } from '../../../shared/errors';
+import type { Logger } from '../../../shared/logger';
+import type { ProviderConfig } from '../provider-config';
+import type { ProviderMetrics } from '../provider-metrics';
 import { LatencyWindow, type Reclaim } from './reclaim-record';
-import { Sink, type SinkCall } from './sink';
+import { Sink, type SinkCall } from '../sinks/sink';
 import type { SocketOwner } from './socket-owner';
-import type { SubscriptionRegistry } from './subscription-registry';
+import type { SubscriptionRegistry } from '../subscriptions/subscription-registry';
 
 type ReclaimListener = (record: Reclaim) => void;
 type EndListener = () => void;

@@ -1,6 +1,6 @@
 import * as net from 'node:net';
 import { type ConnectionInjector, type Server, ServerCredentials } from '@grpc/grpc-js';
-import type { CloseReason } from '../../shared/close-reason';
+import type { CloseReason } from '../../../shared/close-reason';
 
 /** What the tracker can learn about one accepted connection. */
 export interface SocketState {

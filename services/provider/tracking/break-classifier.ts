@@ -1,4 +1,4 @@
-import type { CloseReason } from '../../shared/close-reason';
+import type { CloseReason } from '../../../shared/close-reason';
 import type { SocketOwner, SocketState } from './socket-owner';
 
 /**

@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { TetherError } from '../../shared/errors';
-import { Event } from '../../shared/gen/tether/v1/event';
-import type { ResumeFrom, ResumeGap } from '../../shared/gen/tether/v1/sink';
-import { parseTopic } from '../../shared/topic-pattern';
+import { TetherError } from '../../../shared/errors';
+import { Event } from '../../../shared/gen/tether/v1/event';
+import type { ResumeFrom, ResumeGap } from '../../../shared/gen/tether/v1/sink';
+import { parseTopic } from '../../../shared/topic-pattern';
 import type { EventHistory, RetainedEvent } from './event-history';
-import type { ProviderConfig } from './provider-config';
-import type { ProviderMetrics } from './provider-metrics';
-import type { Sink, SinkSubscription } from './sink';
-import { attributesMatch } from './subscription';
-import { SubscriptionIndex } from './subscription-index';
-import type { SubscriptionRegistry } from './subscription-registry';
+import type { ProviderConfig } from '../provider-config';
+import type { ProviderMetrics } from '../provider-metrics';
+import type { Sink, SinkSubscription } from '../sinks/sink';
+import { attributesMatch } from '../subscriptions/subscription';
+import { SubscriptionIndex } from '../subscriptions/subscription-index';
+import type { SubscriptionRegistry } from '../subscriptions/subscription-registry';
 
 /**
  * The publish path: validate, number, encode once, retain, match through the index, and queue one

@@ -1,4 +1,4 @@
-import type { EventAttributes } from './subscription';
+import type { EventAttributes } from '../subscriptions/subscription';
 
 /** A published event as the provider keeps it: attributes to match on, and its encoded bytes. */
 export interface RetainedEvent extends EventAttributes {

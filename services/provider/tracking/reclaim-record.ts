@@ -1,4 +1,4 @@
-import type { CloseReason } from '../../shared/close-reason';
+import type { CloseReason } from '../../../shared/close-reason';
 
 /** One reclaimed sink, as logged, counted and streamed to operators. */
 export interface Reclaim {

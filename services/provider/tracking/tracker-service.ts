@@ -1,5 +1,5 @@
 import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
-import { TetherError } from '../../shared/errors';
+import { TetherError } from '../../../shared/errors';
 import type {
   EvictSinkRequest,
   EvictSinkResponse,
@@ -11,10 +11,10 @@ import type {
   ListSubscriptionsResponse,
   WatchReclaimsRequest,
   WatchReclaimsResponse,
-} from '../../shared/gen/tether/v1/tracker';
-import type { Logger } from '../../shared/logger';
+} from '../../../shared/gen/tether/v1/tracker';
+import type { Logger } from '../../../shared/logger';
 import type { ConnectionTracker } from './connection-tracker';
-import type { EventRouter } from './event-router';
+import type { EventRouter } from '../events/event-router';
 import type { Reclaim } from './reclaim-record';
 
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -1,16 +1,16 @@
 import { status } from '@grpc/grpc-js';
-import { TetherError, statusName } from '../../shared/errors';
-import type { OpenSinkRequest, Subscribe, Unsubscribe } from '../../shared/gen/tether/v1/sink';
-import { SubscriptionAck_Change } from '../../shared/gen/tether/v1/sink';
-import type { Logger } from '../../shared/logger';
-import { parsePattern } from '../../shared/topic-pattern';
-import { classifyBreak } from './break-classifier';
-import type { ConnectionTracker } from './connection-tracker';
-import type { EventRouter } from './event-router';
-import type { ProviderConfig } from './provider-config';
+import { TetherError, statusName } from '../../../shared/errors';
+import type { OpenSinkRequest, Subscribe, Unsubscribe } from '../../../shared/gen/tether/v1/sink';
+import { SubscriptionAck_Change } from '../../../shared/gen/tether/v1/sink';
+import type { Logger } from '../../../shared/logger';
+import { parsePattern } from '../../../shared/topic-pattern';
+import { classifyBreak } from '../tracking/break-classifier';
+import type { ConnectionTracker } from '../tracking/connection-tracker';
+import type { EventRouter } from '../events/event-router';
+import type { ProviderConfig } from '../provider-config';
 import type { Sink, SinkCall, SinkSubscription } from './sink';
-import type { SocketOwner } from './socket-owner';
-import type { SubscriptionRegistry } from './subscription-registry';
+import type { SocketOwner } from '../tracking/socket-owner';
+import type { SubscriptionRegistry } from '../subscriptions/subscription-registry';
 
 export interface SinkServiceDeps {
   readonly config: ProviderConfig;

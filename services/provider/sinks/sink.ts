@@ -1,10 +1,10 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
-import { CLOSE_REASONS, type CloseReason } from '../../shared/close-reason';
-import type { OpenSinkRequest, OpenSinkResponse } from '../../shared/gen/tether/v1/sink';
+import { CLOSE_REASONS, type CloseReason } from '../../../shared/close-reason';
+import type { OpenSinkRequest, OpenSinkResponse } from '../../../shared/gen/tether/v1/sink';
 import { DeliveryQueue, type Outbound, type QueueLimits, type QueuedDelivery } from './delivery-queue';
-import type { SocketState } from './socket-owner';
-import type { Subscription, SubscriptionOwner } from './subscription';
+import type { SocketState } from '../tracking/socket-owner';
+import type { Subscription, SubscriptionOwner } from '../subscriptions/subscription';
 
 export type SinkCall = ServerDuplexStream<OpenSinkRequest, Outbound>;
 export type SinkSubscription = Subscription<Sink>;
