@@ -35,8 +35,8 @@ export async function tail(opts: CommonOptions, subscriptions: string, name: str
     call.on('end', resolve);
     call.on('status', () => resolve());
     process.once('SIGINT', finish);
-    call.write({ kind: { $case: 'open', value: { consumerName: name } } });
-    call.write({ kind: { $case: 'subscribe', value: { subscriptions: specs } } });
+    call.write({ kind: { $case: 'open', value: { consumerName: name, maxReceiveMessageBytes: 0 } } });
+    call.write({ kind: { $case: 'subscribe', value: { subscriptions: specs, requestId: '' } } });
   });
   client.close();
 }

@@ -70,13 +70,13 @@ async function consume(): Promise<void> {
     if (m.kind?.$case === 'events') for (const d of m.kind.value.deliveries) onEvent(d.event?.data ?? new Uint8Array(8));
   });
   call.on('error', () => process.exit(4));
-  call.write({ kind: { $case: 'open', value: { consumerName: `bench-${process.pid}` } } });
+  call.write({ kind: { $case: 'open', value: { consumerName: `bench-${process.pid}`, maxReceiveMessageBytes: 0 } } });
   if (args.mode === 'raw') {
     send({ type: 'ready' });
     return;
   }
   const subscriptions = Array.from({ length: args.subs }, (_, i) => ({ subscriptionId: `s${i}`, pattern: i === 0 ? 'bench.>' : `bench.k.${i}`, attributes: {} }));
-  call.write({ kind: { $case: 'subscribe', value: { subscriptions } } });
+  call.write({ kind: { $case: 'subscribe', value: { subscriptions, requestId: '' } } });
 }
 
 function event(payload: Buffer): Event {

@@ -13,6 +13,6 @@ for (let i = 0; i < args.sinks; i++) {
     if (m.kind?.$case === 'ack' && ++acked === args.sinks) process.send?.({ type: 'ready' });
   });
   call.on('error', () => undefined);
-  call.write({ kind: { $case: 'open', value: { consumerName: `idle-${i}` } } });
-  call.write({ kind: { $case: 'subscribe', value: { subscriptions: [{ subscriptionId: 'a', pattern: `idle.${i}`, attributes: {} }] } } });
+  call.write({ kind: { $case: 'open', value: { consumerName: `idle-${i}`, maxReceiveMessageBytes: 0 } } });
+  call.write({ kind: { $case: 'subscribe', value: { subscriptions: [{ subscriptionId: 'a', pattern: `idle.${i}`, attributes: {} }], requestId: '' } } });
 }

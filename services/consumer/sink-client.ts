@@ -82,9 +82,9 @@ export class SinkClient {
     call.on('data', (msg: OpenSinkResponse) => this.onMessage(call, msg));
     call.on('error', (err: Error & { code?: number }) => this.onBroken(call, `${statusName(err.code ?? status.UNKNOWN)}: ${err.message}`));
     call.on('end', () => this.onBroken(call, 'the provider ended the sink'));
-    call.write({ kind: { $case: 'open', value: { consumerName: this.config.name } } });
+    call.write({ kind: { $case: 'open', value: { consumerName: this.config.name, maxReceiveMessageBytes: 0 } } });
     const resume = this.state.resumePoint();
-    call.write({ kind: { $case: 'subscribe', value: { subscriptions: [...this.subscriptions], resume } } });
+    call.write({ kind: { $case: 'subscribe', value: { subscriptions: [...this.subscriptions], resume, requestId: '' } } });
     this.armIdle(call);
   }
 

@@ -30,19 +30,19 @@ export class SinkTestClient {
   }
 
   open(name: string): this {
-    this.call.write({ kind: { $case: 'open', value: { consumerName: name } } });
+    this.call.write({ kind: { $case: 'open', value: { consumerName: name, maxReceiveMessageBytes: 0 } } });
     return this;
   }
 
   subscribe(subscriptions: Array<Partial<SubscriptionSpec> & { subscriptionId: string; pattern: string }>, resume?: ResumeFrom): this {
     this.call.write({
-      kind: { $case: 'subscribe', value: { subscriptions: subscriptions.map((s) => ({ attributes: {}, ...s })), resume } },
+      kind: { $case: 'subscribe', value: { subscriptions: subscriptions.map((s) => ({ attributes: {}, ...s })), resume, requestId: '' } },
     });
     return this;
   }
 
   unsubscribe(ids: string[]): this {
-    this.call.write({ kind: { $case: 'unsubscribe', value: { subscriptionIds: ids } } });
+    this.call.write({ kind: { $case: 'unsubscribe', value: { subscriptionIds: ids, requestId: '' } } });
     return this;
   }
 

@@ -105,7 +105,7 @@ export function createSinkHandler(deps: SinkServiceDeps) {
         // On an open sink a bad request is answered in-band; only a protocol violation ends the sink.
         if (sink && error.code !== status.FAILED_PRECONDITION) {
           log.warn({ sinkId: sink.id, code: statusName(error.code), err: error.message }, 'sink request refused');
-          sink.send({ kind: { $case: 'error', value: { subscriptionId: '', code: error.code, message: error.message } } });
+          sink.send({ kind: { $case: 'error', value: { subscriptionId: '', code: error.code, message: error.message, requestId: '' } } });
         } else fail(error);
       }
     });
@@ -131,6 +131,10 @@ export function createSinkHandler(deps: SinkServiceDeps) {
             maxPatternLength: config.maxPatternLength,
             maxPatternDepth: config.maxPatternDepth,
             maxAttributes: config.maxAttributes,
+            maxSpecsPerSubscribe: config.maxSubscriptionsPerSink,
+            maxIdsPerUnsubscribe: config.maxSubscriptionsPerSink,
+            maxSubscriptionIdBytes: config.maxPatternLength,
+            maxMessageBytes: 4 * 1024 * 1024,
           },
         },
       },
@@ -149,11 +153,11 @@ export function createSinkHandler(deps: SinkServiceDeps) {
       } catch (err) {
         const error = TetherError.from(err);
         log.info({ sinkId: sink.id, subscriptionId: spec.subscriptionId, code: statusName(error.code), err: error.message }, 'subscription refused');
-        sink.send({ kind: { $case: 'error', value: { subscriptionId: spec.subscriptionId, code: error.code, message: error.message } } });
+        sink.send({ kind: { $case: 'error', value: { subscriptionId: spec.subscriptionId, code: error.code, message: error.message, requestId: request.requestId } } });
       }
     }
     if (added.length === 0) return;
-    sink.send({ kind: { $case: 'ack', value: { subscriptionIds: added.map((s) => s.id), change: SubscriptionAck_Change.CHANGE_ADDED } } });
+    sink.send({ kind: { $case: 'ack', value: { subscriptionIds: added.map((s) => s.id), change: SubscriptionAck_Change.CHANGE_ADDED, requestId: request.requestId, errors: [], errorsOmitted: 0 } } });
     if (request.resume) {
       const gap = router.replay(sink, added, request.resume);
       if (gap) log.info({ sinkId: sink.id, ...gap, subscriptionIds: gap.subscriptionIds.length }, 'resume gap reported');
@@ -180,7 +184,7 @@ export function createSinkHandler(deps: SinkServiceDeps) {
     for (const id of request.subscriptionIds) {
       const sub = sink.subscriptions.get(id);
       if (!sub) {
-        sink.send({ kind: { $case: 'error', value: { subscriptionId: id, code: status.NOT_FOUND, message: `no subscription ${id} on this sink` } } });
+        sink.send({ kind: { $case: 'error', value: { subscriptionId: id, code: status.NOT_FOUND, message: `no subscription ${id} on this sink`, requestId: request.requestId } } });
         continue;
       }
       sink.subscriptions.delete(id);
@@ -188,7 +192,7 @@ export function createSinkHandler(deps: SinkServiceDeps) {
       removed.push(id);
     }
     if (removed.length > 0) {
-      sink.send({ kind: { $case: 'ack', value: { subscriptionIds: removed, change: SubscriptionAck_Change.CHANGE_REMOVED } } });
+      sink.send({ kind: { $case: 'ack', value: { subscriptionIds: removed, change: SubscriptionAck_Change.CHANGE_REMOVED, requestId: request.requestId, errors: [], errorsOmitted: 0 } } });
     }
   }
 }
