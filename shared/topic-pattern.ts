@@ -1,4 +1,5 @@
 import { TetherError } from './errors';
+import { echo } from './text-bounds';
 
 /** Limits on patterns, supplied from config so the provider and its clients agree. */
 export interface PatternLimits {
@@ -17,10 +18,10 @@ export function parsePattern(pattern: string, limits: PatternLimits): string[] {
   tokens.forEach((token, i) => {
     if (token === '*') return;
     if (token === '>') {
-      if (i !== tokens.length - 1) throw TetherError.invalid(`'>' must be the last token in "${pattern}"`);
+      if (i !== tokens.length - 1) throw TetherError.invalid(`'>' must be the last token in ${echo(pattern)}`);
       return;
     }
-    if (!TOKEN.test(token)) throw TetherError.invalid(`invalid token "${token}" in pattern "${pattern}"`);
+    if (!TOKEN.test(token)) throw TetherError.invalid(`invalid token ${echo(token)} in pattern ${echo(pattern)}`);
   });
   return tokens;
 }
@@ -29,7 +30,7 @@ export function parsePattern(pattern: string, limits: PatternLimits): string[] {
 export function parseTopic(topic: string, limits: PatternLimits): string[] {
   const tokens = splitBounded('event topic', topic, limits);
   for (const token of tokens) {
-    if (!TOKEN.test(token)) throw TetherError.invalid(`invalid token "${token}" in topic "${topic}"`);
+    if (!TOKEN.test(token)) throw TetherError.invalid(`invalid token ${echo(token)} in topic ${echo(topic)}`);
   }
   return tokens;
 }

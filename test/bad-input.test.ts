@@ -29,7 +29,7 @@ describe('bad input', () => {
 
   async function refusedSubscription(spec: { subscriptionId: string; pattern: string; attributes?: Record<string, string> }) {
     const c = new SinkTestClient(h.address).open('bad-sub').subscribe([spec]);
-    const [err] = await c.waitFor('error');
+    const [err] = await c.waitRefusals();
     expect(c.error).toBeUndefined(); // in-band: the sink stays open
     c.close();
     return err;
@@ -58,8 +58,8 @@ describe('bad input', () => {
       { subscriptionId: 'c', pattern: 'z' },
       { subscriptionId: 'd', pattern: 'w' },
     ]);
-    const errors = await c.waitFor('error', 2);
     const [ack] = await c.waitFor('ack');
+    const errors = ack.errors;
     expect(errors.map((e) => [e.subscriptionId, e.code])).toEqual([
       ['a', status.ALREADY_EXISTS],
       ['d', status.RESOURCE_EXHAUSTED],
@@ -68,9 +68,9 @@ describe('bad input', () => {
     c.close();
   });
 
-  test('removing an unknown subscription → in-band NOT_FOUND', async () => {
+  test('removing an unknown subscription → NOT_FOUND in the ack', async () => {
     const c = new SinkTestClient(h.address).open('unknown').unsubscribe(['nope']);
-    const [err] = await c.waitFor('error');
+    const [err] = await c.waitRefusals();
     expect(err).toMatchObject({ subscriptionId: 'nope', code: status.NOT_FOUND });
     c.close();
   });

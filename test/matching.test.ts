@@ -171,10 +171,9 @@ describe('delivery over a sink', () => {
     const ev = event('w.x', { sequence: '7', id: 'id-1', extensions: { k: 'v' } });
     const bytes = Event.encode(ev).finish();
     const big = Event.encode(event('w.y', { sequence: '8', data: Buffer.alloc(70_000, 3) })).finish();
-    const batch = [
-      { eventBytes: bytes, subscriptionIds: ['s1', 'sübscription-ünicode'] },
-      { eventBytes: big, subscriptionIds: Array.from({ length: 200 }, (_, i) => `id-${i}`) },
-    ];
+    const { deliveryBodySize } = await import('../services/provider/sinks/wire-size');
+    const delivery = (eventBytes: Uint8Array, subscriptionIds: string[]) => ({ eventBytes, subscriptionIds, size: deliveryBodySize(eventBytes.length, subscriptionIds) });
+    const batch = [delivery(bytes, ['s1', 'sübscription-ünicode']), delivery(big, Array.from({ length: 200 }, (_, i) => `id-${i}`))];
     const spliced = encodeBatch(batch);
     const generated = OpenSinkResponse.encode({
       kind: { $case: 'events', value: { deliveries: batch.map((d) => ({ event: Event.decode(d.eventBytes), subscriptionIds: d.subscriptionIds })) } },

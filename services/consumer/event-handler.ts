@@ -29,8 +29,15 @@ export class EventHandler {
   }
 
   push(item: HandledEvent): void {
-    const sequence = Number(item.event.sequence);
-    if (!this.state.accept(sequence)) return;
+    const arrival = this.state.accept(Number(item.event.sequence));
+    if (arrival === 'duplicate') return;
+    if (arrival === 'continuation') {
+      // The rest of an event's subscriptions: merge into it while it waits, or count them if it was handled.
+      const last = this.queue.at(-1);
+      if (last && last.event.sequence === item.event.sequence) last.subscriptionIds.push(...item.subscriptionIds);
+      else this.state.handledContinuation(item.subscriptionIds);
+      return;
+    }
     if (this.opts.delayMs === 0 && this.queue.length === 0) {
       this.handle(item);
       return;
@@ -40,13 +47,19 @@ export class EventHandler {
       this.paused = true;
       this.flow.pause();
     }
-    if (!this.running) void this.drain();
+    if (!this.running) {
+      this.drain().catch((err: unknown) => {
+        this.running = false;
+        this.log.error({ err }, 'event handler failed');
+      });
+    }
   }
 
   /** Forgets queued events (on reconnect they are replayed from the last handled sequence). */
   clear(): void {
     this.queue.length = 0;
     this.paused = false;
+    this.state.rewind();
   }
 
   private async drain(): Promise<void> {
@@ -66,10 +79,6 @@ export class EventHandler {
   private handle(item: HandledEvent): void {
     const { event, subscriptionIds } = item;
     const sequence = Number(event.sequence);
-    if (sequence <= this.state.lastSequence) {
-      this.state.duplicates++;
-      return;
-    }
     this.state.handledEvent(sequence, subscriptionIds);
     const line = { sequence, topic: event.topic, type: event.type, id: event.id, subscriptions: subscriptionIds, bytes: event.data.length };
     if (this.opts.logEvents) this.log.info(line, 'event');

@@ -98,14 +98,24 @@ export class SinkClient {
         this.state.opened(kind.value.epoch, Number(kind.value.headSequence));
         this.log.info({ sinkId: this.sinkId, epoch: kind.value.epoch, subscriptions: this.subscriptions.length }, 'sink opened');
         return;
-      case 'ack':
+      case 'ack': {
+        const ack = kind.value;
         this.subscribed = true;
         this.backoff.reset();
-        this.log.info({ sinkId: this.sinkId, change: kind.value.change, count: kind.value.subscriptionIds.length }, 'subscriptions acknowledged');
+        this.log.info({ sinkId: this.sinkId, change: ack.change, count: ack.subscriptionIds.length }, 'subscriptions acknowledged');
+        const refused = ack.errors.length + ack.errorsOmitted;
+        if (refused > 0) {
+          const first = ack.errors[0];
+          this.log.warn({ sinkId: this.sinkId, refused, subscriptionId: first?.subscriptionId, code: statusName(first?.code ?? 0), err: first?.message }, 'subscriptions refused');
+        }
         this.onChange();
         return;
+      }
       case 'error':
-        this.log.warn({ sinkId: this.sinkId, subscriptionId: kind.value.subscriptionId, code: statusName(kind.value.code), err: kind.value.message }, 'subscription refused');
+        // The whole Subscribe was refused (over a limit, or a resume position ahead of the provider's
+        // head): nothing was registered. Reconnecting with backoff tries again from the saved position.
+        this.log.error({ sinkId: this.sinkId, code: statusName(kind.value.code), err: kind.value.message }, 'subscribe refused');
+        this.onBroken(call, `subscribe refused: ${kind.value.message}`);
         return;
       case 'gap': {
         const gap = kind.value;
@@ -128,6 +138,11 @@ export class SinkClient {
         return;
       case 'closing':
         this.log.info({ sinkId: this.sinkId, reason: kind.value.reason, message: kind.value.message, reconnect: kind.value.reconnect }, 'provider is closing the sink');
+        if (!kind.value.reconnect) {
+          // The provider says trying again cannot help (a protocol error): stop instead of looping.
+          this.stopped = true;
+          this.log.error({ sinkId: this.sinkId, reason: kind.value.reason }, 'provider asked this consumer not to reconnect; the sink stays closed');
+        }
         return;
       case 'heartbeat':
         return;

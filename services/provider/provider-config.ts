@@ -25,16 +25,23 @@ export const providerSettings = {
   maxAttributes: int('TETHER_MAX_ATTRIBUTES', 16, 'Attribute matches per subscription, and extension attributes per event.', 0, 256),
   maxEventBytes: int('TETHER_MAX_EVENT_BYTES', 256 * 1024, 'Encoded size of one event.', 64),
   maxPublishBatch: int('TETHER_MAX_PUBLISH_BATCH', 1_000, 'Events in one Publish call.', 1),
-  maxConsumerNameLength: int('TETHER_MAX_CONSUMER_NAME_LENGTH', 128, 'Characters in a consumer name.', 1),
+  maxConsumerNameLength: int('TETHER_MAX_CONSUMER_NAME_LENGTH', 128, 'UTF-8 bytes in a consumer name (printable characters only).', 1, 1024),
+  maxSubscriptionIdBytes: int('TETHER_MAX_SUBSCRIPTION_ID_BYTES', 256, 'UTF-8 bytes in a subscription id (printable characters only).', 1, 4096),
+  maxSpecsPerSubscribe: int('TETHER_MAX_SPECS_PER_SUBSCRIBE', 10_000, 'Specs in one Subscribe; more refuse the whole request. At least TETHER_MAX_SUBSCRIPTIONS_PER_SINK.', 1),
+  maxIdsPerUnsubscribe: int('TETHER_MAX_IDS_PER_UNSUBSCRIBE', 10_000, 'Ids in one Unsubscribe; more refuse the whole request. At least TETHER_MAX_SUBSCRIPTIONS_PER_SINK.', 1),
   sinkQueueMaxEvents: int('TETHER_SINK_QUEUE_MAX_EVENTS', 20_000, 'Deliveries queued for one sink; overflow closes it as slow-consumer.', 1),
   sinkQueueMaxBytes: int('TETHER_SINK_QUEUE_MAX_BYTES', 32 * MiB, 'Bytes queued for one sink; overflow closes it as slow-consumer.', 1024),
+  sinkControlQueueMax: int('TETHER_SINK_CONTROL_QUEUE_MAX', 64, 'Control replies queued for one sink; at the bound the sink stops reading requests until they drain.', 2),
   sinkDrainTimeoutMs: int('TETHER_SINK_DRAIN_TIMEOUT_MS', 15_000, 'A blocked sink with no drain progress this long is closed as slow-consumer.', 10),
   batchMaxEvents: int('TETHER_BATCH_MAX_EVENTS', 256, 'Deliveries per gRPC message when the stream is busy.', 1),
   batchMaxBytes: int('TETHER_BATCH_MAX_BYTES', 256 * 1024, 'Bytes per gRPC message when the stream is busy.', 1024),
-  historyMaxEvents: int('TETHER_HISTORY_MAX_EVENTS', 10_000, 'Events kept for resume.', 0),
+  historyMaxEvents: int('TETHER_HISTORY_MAX_EVENTS', 10_000, 'Events kept for resume (any number: a resume reads them as the stream drains).', 0),
   historyMaxBytes: int('TETHER_HISTORY_MAX_BYTES', 16 * MiB, 'Bytes kept for resume.', 0),
   historyMaxAgeMs: int('TETHER_HISTORY_MAX_AGE_MS', 300_000, 'Age after which an event leaves the resume history.', 0),
-  openTimeoutMs: int('TETHER_OPEN_TIMEOUT_MS', 10_000, 'A sink stream must send its open message within this time.', 10),
+  replayScanPerTurn: int('TETHER_REPLAY_SCAN_PER_TURN', 4_096, 'Retained events one resume reads per event-loop turn.', 1),
+  openTimeoutMs: int('TETHER_OPEN_TIMEOUT_MS', 10_000, 'A sink or publish stream must send its first message within this time.', 10),
+  closeLingerMs: int('TETHER_CLOSE_LINGER_MS', 5_000, 'A stream ended with a status that has not finished after this is reset.', 10),
+  maxHealthWatchers: int('TETHER_MAX_HEALTH_WATCHERS', 256, 'Concurrent grpc.health.v1 Watch streams.', 1),
   classifyWindowMs: int('TETHER_CLASSIFY_WINDOW_MS', 100, 'How long a stream end waits to see whether its socket closes too (crash or keepalive vs. clean close).', 0, 10_000),
   purgeChunk: int('TETHER_PURGE_CHUNK', 2_000, 'Subscriptions of a closed sink removed from the index per event-loop turn.', 1),
   maxReclaimWatchers: int('TETHER_MAX_RECLAIM_WATCHERS', 64, 'Concurrent WatchReclaims streams.', 1),
@@ -45,19 +52,43 @@ export const providerSettings = {
 
 export type ProviderConfig = ConfigOf<typeof providerSettings>;
 
-export function providerConfigFromEnv(env: Record<string, string | undefined> = process.env): ProviderConfig {
-  return loadConfig(providerSettings, env, (c) => {
-    const problems: string[] = [];
-    // A replay of the whole history must fit an empty sink queue, or resuming would look like a slow consumer.
-    if (c.historyMaxEvents > c.sinkQueueMaxEvents) problems.push('TETHER_HISTORY_MAX_EVENTS must not exceed TETHER_SINK_QUEUE_MAX_EVENTS');
-    if (c.historyMaxBytes > c.sinkQueueMaxBytes) problems.push('TETHER_HISTORY_MAX_BYTES must not exceed TETHER_SINK_QUEUE_MAX_BYTES');
-    if (c.maxEventBytes > c.batchMaxBytes) problems.push('TETHER_MAX_EVENT_BYTES must not exceed TETHER_BATCH_MAX_BYTES');
-    if (c.maxEventBytes > c.maxMessageBytes) problems.push('TETHER_MAX_EVENT_BYTES must not exceed TETHER_MAX_MESSAGE_BYTES');
-    return problems;
-  });
+/** What a gRPC client accepts unless it says otherwise: the receive limit a consumer gets by default. */
+export const DEFAULT_RECEIVE_BYTES = 4 * MiB;
+
+/**
+ * The smallest receive limit a consumer may state: one event of the largest size naming one subscription,
+ * and a control reply with its bounded list of refusals, must fit.
+ */
+export function minReceiveBytes(c: ProviderConfig): number {
+  return Math.max(c.maxEventBytes + c.maxSubscriptionIdBytes + 64, 64 * 1024);
 }
 
-/** Defaults overridden by a partial object: for tests and benchmarks that build a provider in-process. */
+function crossChecks(c: ProviderConfig): string[] {
+  const problems: string[] = [];
+  // A consumer can always resume all of its subscriptions in one Subscribe.
+  if (c.maxSpecsPerSubscribe < c.maxSubscriptionsPerSink) problems.push('TETHER_MAX_SPECS_PER_SUBSCRIBE must be at least TETHER_MAX_SUBSCRIPTIONS_PER_SINK');
+  if (c.maxIdsPerUnsubscribe < c.maxSubscriptionsPerSink) problems.push('TETHER_MAX_IDS_PER_UNSUBSCRIBE must be at least TETHER_MAX_SUBSCRIPTIONS_PER_SINK');
+  if (c.maxEventBytes > c.batchMaxBytes) problems.push('TETHER_MAX_EVENT_BYTES must not exceed TETHER_BATCH_MAX_BYTES');
+  if (c.maxEventBytes > c.maxMessageBytes) problems.push('TETHER_MAX_EVENT_BYTES must not exceed TETHER_MAX_MESSAGE_BYTES');
+  // Nothing may be sent that a default gRPC client cannot receive.
+  if (c.batchMaxBytes > DEFAULT_RECEIVE_BYTES) problems.push(`TETHER_BATCH_MAX_BYTES must not exceed ${DEFAULT_RECEIVE_BYTES} (a gRPC client's default receive limit)`);
+  if (minReceiveBytes(c) > DEFAULT_RECEIVE_BYTES) {
+    problems.push(`TETHER_MAX_EVENT_BYTES plus TETHER_MAX_SUBSCRIPTION_ID_BYTES must stay below ${DEFAULT_RECEIVE_BYTES} (a gRPC client's default receive limit)`);
+  }
+  return problems;
+}
+
+export function providerConfigFromEnv(env: Record<string, string | undefined> = process.env): ProviderConfig {
+  return loadConfig(providerSettings, env, crossChecks);
+}
+
+/** Defaults overridden by a partial object, validated like the environment: for in-process tests and benchmarks. */
 export function providerConfig(overrides: Partial<ProviderConfig> = {}): ProviderConfig {
-  return Object.freeze({ ...providerConfigFromEnv({}), ...overrides });
+  const config = { ...providerConfigFromEnv({}), ...overrides };
+  const problems = crossChecks(config);
+  for (const [key, setting] of Object.entries(providerSettings)) {
+    if (!setting.schema.safeParse(config[key as keyof ProviderConfig]).success) problems.push(`${setting.env}=${String(config[key as keyof ProviderConfig])} is out of range`);
+  }
+  if (problems.length > 0) throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  return Object.freeze(config);
 }

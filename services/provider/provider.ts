@@ -1,29 +1,35 @@
-import { Server } from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
-import { HttpEndpoint } from '../../shared/http-endpoint';
+import type { ServingStatus } from 'grpc-health-check';
 import { PublisherServiceService } from '../../shared/gen/tether/v1/publisher';
 import { ConnectionTrackerServiceService } from '../../shared/gen/tether/v1/tracker';
+import { HttpEndpoint } from '../../shared/http-endpoint';
 import type { Logger } from '../../shared/logger';
 import { loadReflectionDefinition } from '../../shared/proto-files';
-import { ConnectionTracker } from './tracking/connection-tracker';
 import { EventHistory } from './events/event-history';
 import { EventRouter } from './events/event-router';
+import { PublisherHandlers } from './events/publisher-service';
 import type { ProviderConfig } from './provider-config';
 import { ProviderMetrics } from './provider-metrics';
-import { PublisherHandlers } from './events/publisher-service';
+import { type Scheduler, realScheduler } from './scheduler';
+import { SinkRequests } from './sinks/sink-requests';
 import { createSinkHandler } from './sinks/sink-service';
 import { sinkServiceDefinition } from './sinks/sink-wire';
-import { SocketOwner } from './tracking/socket-owner';
 import { SubscriptionRegistry } from './subscriptions/subscription-registry';
+import { ConnectionTracker } from './tracking/connection-tracker';
+import { SocketOwner } from './tracking/socket-owner';
 import { createTrackerHandlers } from './tracking/tracker-service';
+import { HealthService } from './transport/health-service';
+import { TolerantServer } from './transport/undecodable';
 
 export const SERVICE_NAMES = ['tether.v1.SinkService', 'tether.v1.PublisherService', 'tether.v1.ConnectionTrackerService'];
 
+/** Methods that answer an undecodable request themselves (a sink closes as protocol-error). */
+const HANDLE_UNDECODABLE = new Set(['/tether.v1.SinkService/OpenSink']);
+
 /**
- * The event provider: wires the registry, router, history and connection tracker to a gRPC server whose
- * sockets it owns. Health says NOT_SERVING until `start` has finished and again from the first moment of
- * `stop`.
+ * The event provider, and the one place its parts are wired: registry, history, router, tracker and the
+ * gRPC server whose sockets it owns. Health says NOT_SERVING until `start` has finished and again from
+ * the first moment of `stop`.
  */
 export class Provider {
   readonly registry: SubscriptionRegistry;
@@ -31,22 +37,24 @@ export class Provider {
   readonly router: EventRouter;
   readonly tracker: ConnectionTracker;
   readonly metrics: ProviderMetrics;
-  private readonly server: Server;
   readonly sockets: SocketOwner;
-  private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
+  private readonly server: TolerantServer;
+  private readonly health: HealthService;
   private readonly publishers: PublisherHandlers;
   private readonly metricsEndpoint: HttpEndpoint;
   private accepting = false;
   private stopping: Promise<void> | undefined;
+  private cancelHistorySweep: (() => void) | undefined;
   port = 0;
   metricsPort = -1;
 
   constructor(
     readonly config: ProviderConfig,
     private readonly log: Logger,
+    private readonly scheduler: Scheduler = realScheduler,
   ) {
     this.registry = new SubscriptionRegistry(config.purgeChunk);
-    this.history = new EventHistory(config);
+    this.history = new EventHistory(config, () => scheduler.now());
     this.metrics = new ProviderMetrics({
       liveSinks: () => this.tracker.liveSinks,
       liveSubscriptions: () => this.registry.liveCount,
@@ -56,23 +64,26 @@ export class Provider {
       reclaimWatchers: () => this.tracker.watcherCount,
     });
     this.router = new EventRouter(config, this.registry, this.history, this.metrics);
-    this.server = new Server({
-      'grpc.keepalive_time_ms': config.keepaliveTimeMs,
-      'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
-      'grpc.max_receive_message_length': config.maxMessageBytes,
-      'grpc.max_concurrent_streams': config.maxStreamsPerConnection,
-    });
-    this.sockets = new SocketOwner(this.server, config.maxConnections);
-    this.tracker = new ConnectionTracker(config, this.registry, this.sockets, this.metrics, log, (sink) =>
-      sink.send({ kind: { $case: 'heartbeat', value: { headSequence: String(this.router.headSequence) } } }),
+    this.server = new TolerantServer(
+      {
+        'grpc.keepalive_time_ms': config.keepaliveTimeMs,
+        'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
+        'grpc.max_receive_message_length': config.maxMessageBytes,
+        'grpc.max_concurrent_streams': config.maxStreamsPerConnection,
+      },
+      HANDLE_UNDECODABLE,
     );
+    this.sockets = new SocketOwner(this.server, config.maxConnections);
+    this.tracker = new ConnectionTracker(config, this.registry, this.sockets, this.metrics, log, scheduler, this.router);
     const accepting = () => this.accepting;
+    const requests = new SinkRequests(config, log, this.router);
     this.server.addService(sinkServiceDefinition, {
-      openSink: createSinkHandler({ config, tracker: this.tracker, registry: this.registry, router: this.router, sockets: this.sockets, log, accepting }),
+      openSink: createSinkHandler({ config, tracker: this.tracker, requests, source: this.router, sockets: this.sockets, scheduler, log, accepting }),
     });
-    this.publishers = new PublisherHandlers(this.router, this.metrics, log, accepting);
+    this.publishers = new PublisherHandlers(this.router, this.metrics, log, accepting, scheduler, config.openTimeoutMs);
     this.server.addService(PublisherServiceService, { publish: this.publishers.publish, publishStream: this.publishers.publishStream });
     this.server.addService(ConnectionTrackerServiceService, createTrackerHandlers(this.tracker, this.router, config.watcherQueueMax, log));
+    this.health = new HealthService({ '': 'NOT_SERVING' }, config.maxHealthWatchers);
     this.health.addToServer(this.server);
     new ReflectionService(loadReflectionDefinition()).addToServer(this.server);
     this.metricsEndpoint = new HttpEndpoint({
@@ -84,6 +95,7 @@ export class Provider {
     this.port = await this.sockets.listen(this.config.host, this.config.port);
     this.metricsPort = await this.metricsEndpoint.listen(this.config.host, this.config.metricsPort);
     this.tracker.start();
+    this.sweepHistory();
     this.accepting = true;
     this.setHealth('SERVING');
     this.log.info({ port: this.port, metricsPort: this.metricsPort, epoch: this.router.epoch }, 'provider serving');
@@ -91,7 +103,8 @@ export class Provider {
 
   /**
    * Drains: NOT_SERVING, refuse new sinks and events, tell every consumer it is going away and end its
-   * stream, then force-close whatever is still open after the grace period. Idempotent.
+   * stream, end every other stream (reclaim and health watches, publish streams), then force-close
+   * whatever is still open after the grace period. Idempotent.
    */
   stop(graceMs = this.config.shutdownGraceMs): Promise<void> {
     this.stopping ??= this.drain(graceMs);
@@ -102,9 +115,11 @@ export class Provider {
     this.accepting = false;
     this.setHealth('NOT_SERVING');
     this.log.info({ sinks: this.tracker.liveSinks, graceMs }, 'provider draining');
+    this.cancelHistorySweep?.();
     this.tracker.closeAll('shutdown');
     this.tracker.endWatchers();
     this.publishers.endStreams();
+    this.health.endWatches();
     this.tracker.stop();
     const closed = new Promise<boolean>((resolve) => this.server.tryShutdown(() => resolve(true)));
     let timer: NodeJS.Timeout | undefined;
@@ -119,6 +134,12 @@ export class Provider {
     }
     await Promise.all([this.sockets.close(true), this.metricsEndpoint.close()]);
     this.log.info({ clean }, 'provider stopped');
+  }
+
+  /** Expired events leave the history even when nothing is published or read. */
+  private sweepHistory(): void {
+    this.history.evictExpired(this.scheduler.now());
+    this.cancelHistorySweep = this.scheduler.after(Math.max(this.config.livenessSweepMs, 1_000), () => this.sweepHistory());
   }
 
   private setHealth(status: ServingStatus): void {

@@ -1,6 +1,6 @@
 import { type ClientDuplexStream, credentials, Metadata } from '@grpc/grpc-js';
 import { clientOptions } from '../../shared/client-options';
-import { type OpenSinkRequest, type OpenSinkResponse, SinkServiceClient, type SubscriptionSpec, type ResumeFrom, type Delivery } from '../../shared/gen/tether/v1/sink';
+import { type OpenSinkRequest, type OpenSinkResponse, SinkServiceClient, type SubscriptionSpec, type ResumeFrom, type Delivery, type SubscriptionError } from '../../shared/gen/tether/v1/sink';
 import { PublisherServiceClient } from '../../shared/gen/tether/v1/publisher';
 import type { Event } from '../../shared/gen/tether/v1/event';
 import { waitFor } from './wait';
@@ -50,6 +50,11 @@ export class SinkTestClient {
     return this.messages.flatMap((m) => (m.kind?.$case === kind ? [m.kind.value as ValueOf<K>] : []));
   }
 
+  /** Refused subscription changes, from every ack's list. */
+  refusals(): SubscriptionError[] {
+    return this.of('ack').flatMap((a) => a.errors);
+  }
+
   deliveries(): Delivery[] {
     return this.messages.flatMap((m) => (m.kind?.$case === 'events' ? m.kind.value.deliveries : []));
   }
@@ -57,6 +62,11 @@ export class SinkTestClient {
   async waitFor<K extends Kind>(kind: K, count = 1, timeoutMs = 5_000): Promise<ValueOf<K>[]> {
     await waitFor(`${count} ${kind} message(s)`, () => this.of(kind).length >= count, timeoutMs);
     return this.of(kind);
+  }
+
+  async waitRefusals(count = 1, timeoutMs = 5_000): Promise<SubscriptionError[]> {
+    await waitFor(`${count} refusal(s)`, () => this.refusals().length >= count, timeoutMs);
+    return this.refusals();
   }
 
   async waitDeliveries(count: number, timeoutMs = 5_000) {

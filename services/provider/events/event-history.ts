@@ -17,14 +17,22 @@ export interface HistoryLimits {
 
 /**
  * The recent events, bounded by count, bytes and age, for consumers that resume after a break.
- * Sequences are contiguous, so a sequence maps to its slot by subtraction.
+ * Sequences are contiguous, so a sequence maps to its slot by subtraction. Age is enforced whenever the
+ * history is appended to or read, and by a periodic `evictExpired`, so an expired event is never served.
  */
 export class EventHistory {
   private events: RetainedEvent[] = [];
   private head = 0;
   private totalBytes = 0;
 
-  constructor(private readonly limits: HistoryLimits) {}
+  constructor(
+    private readonly limits: HistoryLimits,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get bytes(): number {
+    return this.totalBytes;
+  }
 
   get size(): number {
     return this.events.length - this.head;
@@ -32,14 +40,16 @@ export class EventHistory {
 
   /** The oldest retained sequence, or undefined when nothing is retained. */
   get firstSequence(): number | undefined {
+    this.evictExpired(this.now());
     return this.size > 0 ? this.events[this.head].sequence : undefined;
   }
 
   append(event: RetainedEvent): void {
-    if (this.limits.historyMaxEvents === 0) return;
+    if (this.limits.historyMaxEvents === 0 || this.limits.historyMaxAgeMs === 0) return;
     this.events.push(event);
     this.totalBytes += event.bytes.length;
     while (this.size > this.limits.historyMaxEvents || this.totalBytes > this.limits.historyMaxBytes) this.dropOldest();
+    this.evictExpired(event.storedAt);
   }
 
   evictExpired(now: number): void {
@@ -47,12 +57,21 @@ export class EventHistory {
     while (this.size > 0 && this.events[this.head].storedAt < oldest) this.dropOldest();
   }
 
-  /** Retained events with sequence > after, oldest first. */
-  *after(after: number): Iterable<RetainedEvent> {
-    const first = this.firstSequence;
-    if (first === undefined) return;
-    const start = this.head + Math.max(0, after + 1 - first);
-    for (let i = start; i < this.events.length; i++) yield this.events[i];
+  /**
+   * Retained events with sequence ≥ from, oldest first. Each step re-checks the limits, so a slow reader
+   * never holds an event the history has dropped.
+   */
+  *eventsFrom(from: number): Iterable<RetainedEvent> {
+    let next = from;
+    for (;;) {
+      const first = this.firstSequence;
+      if (first === undefined) return;
+      const i = this.head + Math.max(0, next - first);
+      if (i >= this.events.length) return;
+      const event = this.events[i];
+      next = event.sequence + 1;
+      yield event;
+    }
   }
 
   private dropOldest(): void {

@@ -1,21 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { TetherError } from '../../../shared/errors';
 import { Event } from '../../../shared/gen/tether/v1/event';
-import type { ResumeFrom, ResumeGap } from '../../../shared/gen/tether/v1/sink';
 import { parseTopic } from '../../../shared/topic-pattern';
 import type { EventHistory, RetainedEvent } from './event-history';
 import type { ProviderConfig } from '../provider-config';
 import type { ProviderMetrics } from '../provider-metrics';
-import type { Sink, SinkSubscription } from '../sinks/sink';
+import type { ReplaySource } from '../sinks/replay-cursor';
+import type { Sink } from '../sinks/sink';
 import { attributesMatch } from '../subscriptions/subscription';
-import { SubscriptionIndex } from '../subscriptions/subscription-index';
 import type { SubscriptionRegistry } from '../subscriptions/subscription-registry';
 
 /**
  * The publish path: validate, number, encode once, retain, match through the index, and queue one
  * delivery per sink naming every subscription of that sink the event matched.
  */
-export class EventRouter {
+export class EventRouter implements ReplaySource {
   /** Changes on every fresh start: this provider's history is in memory only. */
   readonly epoch = randomUUID();
   private nextSequence = 1;
@@ -74,39 +73,13 @@ export class EventRouter {
     return prepared.map((p) => p.event.sequence);
   }
 
-  /**
-   * Queues the retained events after `resume` that match `subs`, in order, before any later live event:
-   * it runs in one turn with the registration, so there is no gap and no duplicate at the seam. Returns
-   * the gap to report when history does not reach back far enough or the epoch changed.
-   */
-  replay(sink: Sink, subs: readonly SinkSubscription[], resume: ResumeFrom): ResumeGap | undefined {
-    const requested = Number(resume.afterSequence);
-    const first = this.history.firstSequence ?? this.nextSequence;
-    const sameEpoch = resume.epoch === this.epoch;
-    let from = requested;
-    let gap: ResumeGap | undefined;
-    if (!sameEpoch || requested + 1 < first) {
-      from = first - 1;
-      gap = {
-        subscriptionIds: subs.map((s) => s.id),
-        requestedEpoch: resume.epoch,
-        requestedAfterSequence: resume.afterSequence,
-        epoch: this.epoch,
-        firstAvailableSequence: String(first),
-        reason: sameEpoch ? 'history no longer reaches back to the requested sequence' : 'the provider restarted; its history began anew',
-      };
-    }
-    if (gap) sink.send({ kind: { $case: 'gap', value: gap } });
-    const index = new SubscriptionIndex();
-    for (const sub of subs) index.add(sub, sub.pattern.split('.'));
-    for (const event of this.history.after(from)) {
-      const ids: string[] = [];
-      index.match(event.tokens, (sub) => {
-        if (attributesMatch(sub.attributes, event)) ids.push(sub.id);
-      });
-      if (ids.length > 0) sink.deliver({ eventBytes: event.bytes, subscriptionIds: ids });
-    }
-    return gap;
+  /** The oldest sequence a resume can still get, or head + 1 when nothing is retained. */
+  firstRetained(): number {
+    return this.history.firstSequence ?? this.nextSequence;
+  }
+
+  eventsFrom(from: number): Iterable<RetainedEvent> {
+    return this.history.eventsFrom(from);
   }
 
   private route(event: RetainedEvent): void {
@@ -119,9 +92,14 @@ export class EventRouter {
       else groups.set(sink, [sub.id]);
     });
     if (groups.size === 0) return;
-    for (const [sink, ids] of groups) sink.deliver({ eventBytes: event.bytes, subscriptionIds: ids });
-    this.metrics.eventsDelivered.inc(groups.size);
-    groups.clear();
+    try {
+      // A delivery can close its sink (a full queue), and a close notifies listeners: whatever they do,
+      // the groups of this event must not leak into the next.
+      for (const [sink, ids] of groups) sink.deliver(event.bytes, ids);
+      this.metrics.eventsDelivered.inc(groups.size);
+    } finally {
+      groups.clear();
+    }
   }
 
   private validate(event: Event, i: number): string[] {

@@ -10,6 +10,7 @@ import type {
 import type { Logger } from '../../../shared/logger';
 import type { EventRouter } from './event-router';
 import type { ProviderMetrics } from '../provider-metrics';
+import type { Scheduler } from '../scheduler';
 
 type PublishStreamCall = ServerDuplexStream<PublishStreamRequest, PublishStreamResponse>;
 
@@ -22,6 +23,8 @@ export class PublisherHandlers {
     private readonly metrics: ProviderMetrics,
     private readonly log: Logger,
     private readonly accepting: () => boolean,
+    private readonly scheduler: Scheduler,
+    private readonly openTimeoutMs: number,
   ) {}
 
   readonly publish = (call: ServerUnaryCall<PublishRequest, PublishResponse>, callback: sendUnaryData<PublishResponse>): void => {
@@ -36,14 +39,25 @@ export class PublisherHandlers {
   readonly publishStream = (call: PublishStreamCall): void => {
     const peer = call.getPeer();
     this.streams.add(call);
-    const forget = () => this.streams.delete(call);
+    // A stream that never sends a batch must not be held for ever.
+    const cancelOpenTimer = this.scheduler.after(this.openTimeoutMs, () => {
+      this.streams.delete(call);
+      this.log.warn({ peer }, 'publish stream sent nothing in time');
+      call.emit('error', new TetherError(status.DEADLINE_EXCEEDED, 'no publish request in time').toServiceError());
+    });
+    const forget = () => {
+      cancelOpenTimer();
+      this.streams.delete(call);
+    };
     call.on('cancelled', forget);
     call.on('error', forget);
     call.on('end', () => {
       forget();
       call.end();
     });
+    if (call.cancelled) forget();
     call.on('data', (req: PublishStreamRequest) => {
+      cancelOpenTimer();
       let answer: PublishStreamResponse;
       try {
         answer = { batchId: req.batchId, sequences: this.take(req.events), epoch: this.router.epoch, code: status.OK, message: '' };

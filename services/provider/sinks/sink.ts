@@ -1,21 +1,28 @@
-import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import { CLOSE_REASONS, type CloseReason } from '../../../shared/close-reason';
-import type { OpenSinkRequest, OpenSinkResponse } from '../../../shared/gen/tether/v1/sink';
-import { DeliveryQueue, type Outbound, type QueueLimits, type QueuedDelivery } from './delivery-queue';
-import type { SocketState } from '../tracking/socket-owner';
+import { OpenSinkResponse, type ResumeGap } from '../../../shared/gen/tether/v1/sink';
+import type { Scheduler } from '../scheduler';
 import type { Subscription, SubscriptionOwner } from '../subscriptions/subscription';
+import { OutboundQueue, type QueueLimits, type QueuedDelivery, BATCH_OVERHEAD } from './outbound-queue';
+import type { ReplayCursor, ReplaySource } from './replay-cursor';
+import type { SinkStream } from './sink-stream';
+import { deliveryBodySize, framedSize, stringFieldSize } from './wire-size';
 
-export type SinkCall = ServerDuplexStream<OpenSinkRequest, Outbound>;
 export type SinkSubscription = Subscription<Sink>;
 
-/** What a sink needs from the provider when it closes. */
+/**
+ * open: accepts subscriptions and events. closing: its stream ended and the reason is being classified
+ * (at most the classification window): it accepts and delivers nothing but still owns its subscriptions.
+ * closed: owns nothing.
+ */
+export type SinkState = 'open' | 'closing' | 'closed';
+
+/** What a sink needs from the provider: the registry it registers in, and who records its reclaim. */
 export interface SinkHooks {
-  /** Return the subscriptions to the registry. */
-  release(subs: SinkSubscription[]): void;
-  /** Tear down the connection under a stream that can no longer be ended politely. */
-  forceRelease(peer: string): void;
-  /** Record and announce the reclaim. */
+  add(sub: SinkSubscription): void;
+  remove(sub: SinkSubscription): void;
+  /** All of a closed sink's subscriptions at once. */
+  retire(subs: SinkSubscription[]): void;
   closed(sink: Sink, reason: CloseReason, subscriptionCount: number, detectedAt: number): void;
 }
 
@@ -23,17 +30,31 @@ export interface SinkIdentity {
   readonly id: string;
   readonly consumerName: string;
   readonly peer: string;
-  readonly socket: SocketState | undefined;
+}
+
+export interface SinkLimits extends QueueLimits {
+  /** The largest message this sink may be sent: the consumer's receive limit. */
+  readonly maxMessageBytes: number;
+  /** Control replies queued before the sink stops reading requests. */
+  readonly maxControlReplies: number;
+  /** Retained events a replay reads per turn, so a long resume never stalls the provider. */
+  readonly replayScanPerTurn: number;
+}
+
+export interface CloseDetail {
+  readonly code?: status;
+  readonly message?: string;
 }
 
 /**
- * One consumer's sink: its subscriptions, its bounded outbound queue and its stream. Every way a sink
- * ends goes through `close(reason)`, once.
+ * One consumer's sink: its subscriptions, its bounded outbound queue and its stream. A subscription is
+ * registered only through `register`, which refuses unless the sink is open, and every way a sink ends
+ * goes through `close(reason)` once, releasing all it owns whatever state its stream is in.
  */
 export class Sink implements SubscriptionOwner {
-  closed = false;
+  private currentState: SinkState = 'open';
   closeReason: CloseReason | undefined;
-  readonly subscriptions = new Map<string, SinkSubscription>();
+  private readonly subs = new Map<string, SinkSubscription>();
   readonly openedAt: number;
   /** Last sign of life from the consumer: a message, a drain, or bytes read on its socket. */
   lastActivity: number;
@@ -42,23 +63,51 @@ export class Sink implements SubscriptionOwner {
   /** When the stream last refused a write and is waiting for 'drain'; null when it flows. */
   blockedSince: number | null = null;
   private flushScheduled = false;
-  private readonly queue: DeliveryQueue;
+  private requestsPaused = false;
+  private readonly queue: OutboundQueue;
+  private readonly cursors: ReplayCursor[] = [];
 
   constructor(
     readonly identity: SinkIdentity,
-    private readonly call: SinkCall,
-    limits: QueueLimits,
+    private readonly stream: SinkStream,
+    private readonly limits: SinkLimits,
     private readonly hooks: SinkHooks,
-    now = Date.now(),
+    private readonly scheduler: Scheduler,
+    private readonly replaySource: ReplaySource,
   ) {
-    this.queue = new DeliveryQueue(limits);
-    this.openedAt = now;
-    this.lastActivity = now;
-    this.lastWriteAt = now;
+    this.queue = new OutboundQueue(limits);
+    this.openedAt = scheduler.now();
+    this.lastActivity = this.openedAt;
+    this.lastWriteAt = this.openedAt;
   }
 
   get id(): string {
     return this.identity.id;
+  }
+
+  get state(): SinkState {
+    return this.currentState;
+  }
+
+  /** True once the sink is no longer open: the router and the index skip it. */
+  get closed(): boolean {
+    return this.currentState !== 'open';
+  }
+
+  get subscriptionCount(): number {
+    return this.subs.size;
+  }
+
+  get maxMessageBytes(): number {
+    return this.limits.maxMessageBytes;
+  }
+
+  subscription(id: string): SinkSubscription | undefined {
+    return this.subs.get(id);
+  }
+
+  subscriptions(): IterableIterator<SinkSubscription> {
+    return this.subs.values();
   }
 
   get queueDepth(): number {
@@ -69,105 +118,245 @@ export class Sink implements SubscriptionOwner {
     return this.queue.bytes;
   }
 
-  touch(now = Date.now()): void {
+  get replaying(): boolean {
+    return this.cursors.length > 0;
+  }
+
+  touch(now = this.scheduler.now()): void {
     this.lastActivity = now;
   }
 
-  /** Queues an event; a full queue closes the sink as a slow consumer. */
-  deliver(delivery: QueuedDelivery): void {
-    this.enqueue(delivery);
+  /** Registers a subscription built for this sink; false (and nothing registered) unless the sink is open. */
+  register(sub: SinkSubscription): boolean {
+    if (this.currentState !== 'open' || sub.owner !== this || this.subs.has(sub.id)) return false;
+    this.subs.set(sub.id, sub);
+    this.hooks.add(sub);
+    return true;
   }
 
-  /** Queues a control message in order with the events. */
-  send(control: OpenSinkResponse): void {
-    this.enqueue(control);
+  unregister(id: string): boolean {
+    const sub = this.subs.get(id);
+    if (!sub || this.currentState !== 'open') return false;
+    this.subs.delete(id);
+    for (const cursor of this.cursors) cursor.drop(sub);
+    this.hooks.remove(sub);
+    return true;
   }
 
-  private enqueue(item: QueuedDelivery | OpenSinkResponse): void {
-    if (this.closed) return;
-    if (!this.queue.push(item)) {
-      this.close('slow-consumer');
-      return;
+  /**
+   * Queues a live event for the subscriptions it matched. Those still being replayed are skipped: their
+   * cursor reads this event from the log. A full queue closes the sink as a slow consumer.
+   */
+  deliver(eventBytes: Uint8Array, ids: readonly string[]): void {
+    if (this.currentState !== 'open') return;
+    let live = ids;
+    if (this.cursors.length > 0) {
+      live = ids.filter((id) => !this.cursors.some((c) => c.covers(id)));
+      if (live.length === 0) return;
+    }
+    for (const delivery of this.split(eventBytes, live)) {
+      if (!this.queue.pushLive(delivery)) {
+        this.close('slow-consumer', this.scheduler.now(), { message: 'the outbound queue overflowed' });
+        return;
+      }
     }
     this.scheduleFlush();
   }
 
+  /** Queues a control reply in order with the events; too many waiting pauses the request stream. */
+  reply(control: OpenSinkResponse): void {
+    if (this.currentState !== 'open') return;
+    this.queue.pushControl({ control, bytes: OpenSinkResponse.encode(control).finish() });
+    if (this.queue.controls >= this.limits.maxControlReplies && !this.requestsPaused) {
+      this.requestsPaused = true;
+      this.stream.pauseRequests();
+    }
+    this.scheduleFlush();
+  }
+
+  /** Starts a resume for some subscriptions; it reads the log as the stream drains. */
+  replay(cursor: ReplayCursor): void {
+    if (this.currentState !== 'open') return;
+    this.cursors.push(cursor);
+    this.scheduleFlush();
+  }
+
+  /** The stream ended; the reason is not known yet. Nothing more is accepted or delivered. */
+  beginClosing(): void {
+    if (this.currentState !== 'open') return;
+    this.currentState = 'closing';
+    this.stream.offDrain(this.onDrain);
+    this.queue.clear();
+    this.cursors.length = 0;
+  }
+
   /**
    * The one way out. Order: mark closed, stop listening, snapshot the subscriptions, end the stream,
-   * release the subscriptions, record and notify. Safe to call any number of times.
+   * release the subscriptions, record and notify. Safe to call any number of times, in any state.
    */
-  close(reason: CloseReason, detectedAt = Date.now(), message?: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.closeReason = reason;
+  close(reason: CloseReason, detectedAt = this.scheduler.now(), detail: CloseDetail = {}): void {
+    if (this.currentState === 'closed') return;
     const wasBlocked = this.blockedSince !== null;
-    this.call.off('drain', this.onDrain);
-    const subs = [...this.subscriptions.values()];
-    this.subscriptions.clear();
+    this.currentState = 'closed';
+    this.closeReason = reason;
+    this.stream.offDrain(this.onDrain);
+    const subs = [...this.subs.values()];
+    this.subs.clear();
     this.queue.clear();
-    this.endStream(reason, wasBlocked, message);
-    this.hooks.release(subs);
+    this.cursors.length = 0;
+    this.endStream(reason, wasBlocked, detail);
+    this.hooks.retire(subs);
     this.hooks.closed(this, reason, subs.length, detectedAt);
   }
 
-  private endStream(reason: CloseReason, wasBlocked: boolean, message: string | undefined): void {
+  private endStream(reason: CloseReason, wasBlocked: boolean, detail: CloseDetail): void {
     switch (reason) {
       case 'crashed':
       case 'keepalive-timeout':
       case 'connection-lost':
         return; // the transport is already gone
       case 'client-closed':
-        if (!this.call.cancelled) this.call.end();
+        if (wasBlocked) this.stream.reset();
+        else this.stream.finish(status.OK, '');
         return;
       case 'slow-consumer':
-        // A stream stuck on flow control cannot be ended politely; only its connection can be released.
-        this.hooks.forceRelease(this.identity.peer);
-        return;
       case 'protocol-error':
-        this.call.emit('error', { code: status.FAILED_PRECONDITION, details: message ?? 'sink protocol violated' });
-        return;
       case 'evicted':
-      case 'shutdown':
+      case 'shutdown': {
+        // A stream stuck on flow control cannot take a goodbye: reset just that stream.
         if (wasBlocked) {
-          this.hooks.forceRelease(this.identity.peer);
+          this.stream.reset();
           return;
         }
-        this.call.write({
-          control: {
-            kind: {
-              $case: 'closing',
-              value: { reason, message: message ?? CLOSE_REASONS[reason].description, reconnect: CLOSE_REASONS[reason].reconnect },
-            },
-          },
-        });
-        this.call.end();
+        const message = detail.message ?? CLOSE_REASONS[reason].description;
+        const closing: OpenSinkResponse = { kind: { $case: 'closing', value: { reason, message, reconnect: CLOSE_REASONS[reason].reconnect } } };
+        this.stream.write({ control: closing, bytes: OpenSinkResponse.encode(closing).finish() });
+        this.stream.finish(detail.code ?? FINAL_STATUS[reason], message);
         return;
+      }
+      default:
+        return assertNever(reason);
     }
   }
 
+  /** One delivery, or several naming subsets of the ids when one would exceed the message limit. */
+  private split(eventBytes: Uint8Array, ids: readonly string[]): QueuedDelivery[] {
+    const size = deliveryBodySize(eventBytes.length, ids);
+    const budget = this.limits.maxMessageBytes - BATCH_OVERHEAD;
+    if (framedSize(size) <= budget) return [{ eventBytes, subscriptionIds: ids, size }];
+    const out: QueuedDelivery[] = [];
+    const base = framedSize(eventBytes.length);
+    let chunk: string[] = [];
+    let chunkSize = base;
+    for (const id of ids) {
+      const idSize = stringFieldSize(id);
+      if (chunk.length > 0 && framedSize(chunkSize + idSize) > budget) {
+        out.push({ eventBytes, subscriptionIds: chunk, size: chunkSize });
+        chunk = [];
+        chunkSize = base;
+      }
+      chunk.push(id);
+      chunkSize += idSize;
+    }
+    out.push({ eventBytes, subscriptionIds: chunk, size: chunkSize });
+    return out;
+  }
+
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.blockedSince !== null) return;
+    if (this.flushScheduled || this.blockedSince !== null || this.currentState !== 'open') return;
     this.flushScheduled = true;
     // Deferring to the next turn lets a burst of events leave as one batched message.
-    setImmediate(this.flush);
+    this.scheduler.defer(this.flush);
   }
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    while (!this.closed && this.blockedSince === null) {
-      const out = this.queue.take();
-      if (!out) return;
-      this.lastWriteAt = Date.now();
-      if (!this.call.write(out)) {
+    while (this.currentState === 'open' && this.blockedSince === null) {
+      if (this.cursors.length > 0 && this.queue.replays < this.limits.batchMaxEvents) this.stepReplay();
+      const out = this.queue.take(this.limits.maxMessageBytes);
+      if (!out) {
+        // A replay that scanned its budget without a match goes on next turn, never in a tight loop.
+        if (this.cursors.length > 0) this.scheduleFlush();
+        return;
+      }
+      if (this.requestsPaused && this.queue.controls * 2 < this.limits.maxControlReplies) {
+        this.requestsPaused = false;
+        this.stream.resumeRequests();
+      }
+      this.lastWriteAt = this.scheduler.now();
+      if (!this.stream.write(out)) {
         this.blockedSince = this.lastWriteAt;
-        this.call.once('drain', this.onDrain);
+        this.stream.onceDrain(this.onDrain);
       }
     }
   };
+
+  private stepReplay(): void {
+    const cursor = this.cursors[0];
+    const before = cursor.position;
+    const step = cursor.step(this.replaySource, this.limits.batchMaxEvents, this.limits.replayScanPerTurn, (event, ids) => {
+      for (const d of this.split(event.bytes, ids)) this.queue.pushReplay(d);
+    });
+    if (step.gapFirst !== undefined) this.reportGap(cursor.subscriptionIds, before, step.gapFirst, 'history no longer reaches back to the requested sequence');
+    if (step.done) this.cursors.shift();
+  }
+
+  /** An explicit gap for some subscriptions, split if its id list would exceed the message limit. */
+  reportGap(ids: readonly string[], afterSequence: number, firstAvailable: number, reason: string, requestedEpoch = ''): void {
+    const epoch = this.replaySource.epoch;
+    const base: ResumeGap = {
+      subscriptionIds: [],
+      requestedEpoch,
+      requestedAfterSequence: String(afterSequence),
+      epoch: '',
+      firstAvailableSequence: String(firstAvailable),
+      reason,
+    };
+    for (const chunk of chunkIds(ids, this.limits.maxMessageBytes - 1024)) {
+      this.reply({ kind: { $case: 'gap', value: { ...base, subscriptionIds: chunk, epoch, requestedEpoch: requestedEpoch || epoch } } });
+    }
+  }
+
+  /** An in-band heartbeat, only to a sink with nothing queued or blocked, so a stuck sink never gains one. */
+  heartbeat(): void {
+    if (this.currentState !== 'open' || this.blockedSince !== null || this.queue.depth > 0) return;
+    this.reply({ kind: { $case: 'heartbeat', value: { headSequence: String(this.replaySource.headSequence) } } });
+  }
 
   private readonly onDrain = (): void => {
     this.blockedSince = null;
     this.touch();
     this.flush();
   };
+}
+
+/** The status a politely ended stream gets, by reason. */
+const FINAL_STATUS: Record<'slow-consumer' | 'protocol-error' | 'evicted' | 'shutdown', status> = {
+  'slow-consumer': status.RESOURCE_EXHAUSTED,
+  'protocol-error': status.FAILED_PRECONDITION,
+  evicted: status.OK,
+  shutdown: status.OK,
+};
+
+function assertNever(value: never): never {
+  throw new Error(`unhandled close reason ${String(value)}`);
+}
+
+/** Splits ids into runs whose encoded size stays within `budget` bytes. */
+export function chunkIds(ids: readonly string[], budget: number): string[][] {
+  const out: string[][] = [];
+  let chunk: string[] = [];
+  let size = 0;
+  for (const id of ids) {
+    const n = stringFieldSize(id);
+    if (chunk.length > 0 && size + n > budget) {
+      out.push(chunk);
+      chunk = [];
+      size = 0;
+    }
+    chunk.push(id);
+    size += n;
+  }
+  if (chunk.length > 0 || out.length === 0) out.push(chunk);
+  return out;
 }

@@ -5,9 +5,12 @@ import type { Logger } from '../../../shared/logger';
 import type { ProviderConfig } from '../provider-config';
 import type { ProviderMetrics } from '../provider-metrics';
 import { LatencyWindow, type Reclaim } from './reclaim-record';
-import { Sink, type SinkCall } from '../sinks/sink';
-import type { SocketOwner } from './socket-owner';
+import type { Scheduler } from '../scheduler';
+import type { ReplaySource } from '../sinks/replay-cursor';
+import { Sink, type SinkLimits } from '../sinks/sink';
+import type { SinkStream } from '../sinks/sink-stream';
 import type { SubscriptionRegistry } from '../subscriptions/subscription-registry';
+import type { LivenessProbe } from './liveness-probe';
 
 type ReclaimListener = (record: Reclaim) => void;
 type EndListener = () => void;
@@ -23,15 +26,16 @@ export class ConnectionTracker {
   private readonly reclaimedSubscriptions = new Map<CloseReason, number>(ALL_CLOSE_REASONS.map((r) => [r, 0]));
   private readonly latencies: LatencyWindow;
   private readonly listeners = new Map<ReclaimListener, EndListener>();
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private cancelSweep: (() => void) | undefined;
 
   constructor(
     private readonly config: ProviderConfig,
     private readonly registry: SubscriptionRegistry,
-    private readonly sockets: SocketOwner,
+    private readonly probe: LivenessProbe,
     private readonly metrics: ProviderMetrics,
     private readonly log: Logger,
-    private readonly heartbeat: (sink: Sink) => void,
+    private readonly scheduler: Scheduler,
+    private readonly replaySource: ReplaySource,
   ) {
     this.latencies = new LatencyWindow(config.latencyWindow);
   }
@@ -48,23 +52,33 @@ export class ConnectionTracker {
     return this.listeners.size;
   }
 
-  /** Registers a new sink for a call; refuses past the sink limit. */
-  open(call: SinkCall, consumerName: string, peer: string): Sink {
+  /** Registers a new sink on a stream; refuses past the sink limit. */
+  open(stream: SinkStream, consumerName: string, peer: string, maxMessageBytes: number): Sink {
     if (this.sinks.size >= this.config.maxSinks) {
       throw TetherError.exhausted(`the provider holds ${this.sinks.size} sinks; the limit is ${this.config.maxSinks}`);
     }
-    const identity = { id: randomUUID(), consumerName, peer, socket: this.sockets.state(peer) };
-    const limits = {
+    const limits: SinkLimits = {
       maxEvents: this.config.sinkQueueMaxEvents,
       maxBytes: this.config.sinkQueueMaxBytes,
       batchMaxEvents: this.config.batchMaxEvents,
       batchMaxBytes: this.config.batchMaxBytes,
+      maxMessageBytes,
+      maxControlReplies: this.config.sinkControlQueueMax,
+      replayScanPerTurn: this.config.replayScanPerTurn,
     };
-    const sink = new Sink(identity, call, limits, {
-      release: (subs) => this.registry.retire(subs),
-      forceRelease: (p) => this.sockets.destroy(p, 'connection-lost'),
-      closed: (s, reason, count, detectedAt) => this.onClosed(s, reason, count, detectedAt),
-    });
+    const sink = new Sink(
+      { id: randomUUID(), consumerName, peer },
+      stream,
+      limits,
+      {
+        add: (sub) => this.registry.add(sub),
+        remove: (sub) => this.registry.remove(sub),
+        retire: (subs) => this.registry.retire(subs),
+        closed: (s, reason, count, detectedAt) => this.onClosed(s, reason, count, detectedAt),
+      },
+      this.scheduler,
+      this.replaySource,
+    );
     this.sinks.set(sink.id, sink);
     return sink;
   }
@@ -80,8 +94,8 @@ export class ConnectionTracker {
   evict(sinkId: string, message: string): number {
     const sink = this.sinks.get(sinkId);
     if (!sink) throw TetherError.notFound(`no open sink ${sinkId}`);
-    const count = sink.subscriptions.size;
-    sink.close('evicted', Date.now(), message || 'evicted by an operator');
+    const count = sink.subscriptionCount;
+    sink.close('evicted', this.scheduler.now(), { message: message || 'evicted by an operator' });
     return count;
   }
 
@@ -117,27 +131,34 @@ export class ConnectionTracker {
 
   start(): void {
     this.stop();
-    this.sweepTimer = setInterval(() => this.sweep(Date.now()), this.config.livenessSweepMs);
-    this.sweepTimer.unref();
+    const tick = () => {
+      this.sweep(this.scheduler.now());
+      this.cancelSweep = this.scheduler.after(this.config.livenessSweepMs, tick);
+    };
+    this.cancelSweep = this.scheduler.after(this.config.livenessSweepMs, tick);
   }
 
   stop(): void {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.sweepTimer = undefined;
+    this.cancelSweep?.();
+    this.cancelSweep = undefined;
   }
 
-  /** Exposed for tests that drive time themselves. */
+  /**
+   * One pass over every sink: bytes read on its connection count as life; a sink blocked on flow control
+   * past the drain timeout is closed as a slow consumer (its stream alone is reset); an idle one gets a
+   * heartbeat. Public so tests can drive it with their own clock.
+   */
   sweep(now: number): void {
-    for (const sink of this.sinks.values()) {
-      const read = this.sockets.bytesRead(sink.identity.peer);
+    for (const sink of [...this.sinks.values()]) {
+      const read = this.probe.bytesRead(sink.identity.peer);
       if (read !== sink.lastBytesRead) {
         sink.lastBytesRead = read;
         sink.touch(now);
       }
       if (sink.blockedSince !== null && now - sink.blockedSince > this.config.sinkDrainTimeoutMs) {
-        sink.close('slow-consumer', now);
+        sink.close('slow-consumer', now, { message: `no drain progress for ${this.config.sinkDrainTimeoutMs} ms` });
       } else if (now - sink.lastWriteAt >= this.config.heartbeatMs) {
-        this.heartbeat(sink);
+        sink.heartbeat();
       }
     }
   }
@@ -166,10 +187,17 @@ export class ConnectionTracker {
         reason,
         subscriptions: subscriptionCount,
         sinceLastActivityMs: record.sinceLastActivityMs,
-        reclaimMs: Date.now() - detectedAt,
+          reclaimMs: this.scheduler.now() - detectedAt,
       },
       'sink reclaimed',
     );
-    for (const listener of [...this.listeners.keys()]) listener(record);
+    for (const listener of [...this.listeners.keys()]) {
+      // A listener that throws must not break the close path it is called from.
+      try {
+        listener(record);
+      } catch (err) {
+        this.log.error({ err, sinkId: record.sinkId }, 'reclaim listener failed');
+      }
+    }
   }
 }

@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import { type ConnectionInjector, type Server, ServerCredentials } from '@grpc/grpc-js';
 import type { CloseReason } from '../../../shared/close-reason';
+import type { LivenessProbe } from './liveness-probe';
 
 /** What the tracker can learn about one accepted connection. */
 export interface SocketState {
@@ -20,7 +21,7 @@ export interface SocketState {
  * can destroy it. grpc-js offers no public way to abort one flow-controlled stream; destroying its
  * socket is what releases a consumer that stopped reading.
  */
-export class SocketOwner {
+export class SocketOwner implements LivenessProbe {
   private readonly sockets = new Map<string, SocketState>();
   private readonly listener: net.Server;
   private readonly injector: ConnectionInjector;
@@ -100,7 +101,8 @@ export class SocketOwner {
     });
     socket.on('close', () => {
       state.closed = true;
-      this.sockets.delete(peer);
+      // A new connection may already reuse this ip:port; a stale close must not delete its entry.
+      if (this.sockets.get(peer) === state) this.sockets.delete(peer);
       for (const waiter of [...state.closedWaiters]) waiter();
     });
     this.injector.injectConnection(socket);

@@ -1,5 +1,6 @@
 import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import { TetherError } from '../../../shared/errors';
+import { echo, nameProblem, truncateBytes } from '../../../shared/text-bounds';
 import type {
   EvictSinkRequest,
   EvictSinkResponse,
@@ -56,7 +57,7 @@ export function createTrackerHandlers(tracker: ConnectionTracker, router: EventR
         consumerName: s.identity.consumerName,
         peer: s.identity.peer,
         openedAt: iso(s.openedAt),
-        subscriptionCount: s.subscriptions.size,
+        subscriptionCount: s.subscriptionCount,
         queueDepth: s.queueDepth,
         queueBytes: String(s.queueBytes),
         lastActivity: iso(s.lastActivity),
@@ -64,10 +65,10 @@ export function createTrackerHandlers(tracker: ConnectionTracker, router: EventR
     })),
 
     listSubscriptions: unary<ListSubscriptionsRequest, ListSubscriptionsResponse>(log, (req) => {
-      const sink = tracker.get(req.sinkId);
-      if (!sink) throw TetherError.notFound(`no open sink ${req.sinkId}`);
+      const sink = tracker.get(checkSinkId(req.sinkId));
+      if (!sink) throw TetherError.notFound(`no open sink ${echo(req.sinkId)}`);
       return {
-        subscriptions: [...sink.subscriptions.values()].map((sub) => ({
+        subscriptions: [...sink.subscriptions()].map((sub) => ({
           subscriptionId: sub.id,
           pattern: sub.pattern,
           attributes: Object.fromEntries(pairs(sub.attributes)),
@@ -95,7 +96,7 @@ export function createTrackerHandlers(tracker: ConnectionTracker, router: EventR
     }),
 
     evictSink: unary<EvictSinkRequest, EvictSinkResponse>(log, (req) => ({
-      reclaimedSubscriptions: tracker.evict(req.sinkId, req.message),
+      reclaimedSubscriptions: tracker.evict(checkSinkId(req.sinkId), truncateBytes(req.message, MAX_EVICT_MESSAGE_BYTES)),
     })),
 
     /** Streams reclaims as they happen; a watcher that falls watcherQueueMax behind is dropped. */
@@ -122,6 +123,16 @@ export function createTrackerHandlers(tracker: ConnectionTracker, router: EventR
       if (call.cancelled) end();
     },
   };
+}
+
+/** Sink ids are UUIDs: anything longer or unprintable is refused before use, and never echoed whole. */
+const MAX_SINK_ID_BYTES = 64;
+const MAX_EVICT_MESSAGE_BYTES = 256;
+
+function checkSinkId(id: string): string {
+  const problem = nameProblem('sink_id', id, MAX_SINK_ID_BYTES);
+  if (problem) throw TetherError.invalid(problem);
+  return id;
 }
 
 function pairs(flat: readonly string[] | null): [string, string][] {

@@ -1,0 +1,23 @@
+/**
+ * Time and deferral as the provider's lifecycle classes see them. Production uses the real clock; the
+ * model test drives a manual one, so sweeps, timeouts and flushes run exactly when the test says.
+ */
+export interface Scheduler {
+  now(): number;
+  /** Runs `fn` after pending I/O (setImmediate): lets a burst leave as one batch. */
+  defer(fn: () => void): void;
+  /** Runs `fn` once after `ms`; the returned function cancels it. Never holds the process open. */
+  after(ms: number, fn: () => void): () => void;
+}
+
+export const realScheduler: Scheduler = {
+  now: () => Date.now(),
+  defer: (fn) => {
+    setImmediate(fn);
+  },
+  after: (ms, fn) => {
+    const timer = setTimeout(fn, ms);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+};
