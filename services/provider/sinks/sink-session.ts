@@ -1,0 +1,177 @@
+import { status } from '@grpc/grpc-js';
+import type { CloseReason } from '../../../shared/close-reason';
+import { TetherError, statusName } from '../../../shared/errors';
+import type { Open, OpenSinkRequest } from '../../../shared/gen/tether/v1/sink';
+import type { Logger } from '../../../shared/logger';
+import { nameProblem } from '../../../shared/text-bounds';
+import { DEFAULT_RECEIVE_BYTES, type ProviderConfig, minReceiveBytes } from '../provider-config';
+import type { Scheduler } from '../scheduler';
+import type { ConnectionTracker } from '../tracking/connection-tracker';
+import { isUndecodable } from '../transport/undecodable';
+import type { ReplaySource } from './replay-cursor';
+import type { Sink } from './sink';
+import type { SinkRequests } from './sink-requests';
+import type { SinkStream } from './sink-stream';
+
+export interface SinkSessionDeps {
+  readonly config: ProviderConfig;
+  readonly tracker: ConnectionTracker;
+  readonly requests: SinkRequests;
+  readonly source: ReplaySource;
+  readonly scheduler: Scheduler;
+  readonly log: Logger;
+  /** False while starting or draining: new sinks are refused with UNAVAILABLE. */
+  readonly accepting: () => boolean;
+}
+
+/**
+ * One OpenSink stream, whatever carries it: the consumer's first message opens its sink, later ones add
+ * and remove subscriptions (SinkRequests). A protocol violation closes the sink with a status. However
+ * the stream ends, the sink's one close path reclaims it: the sink stops taking anything at the first
+ * sign, and `classify` names the reason once the transport has shown how it ended.
+ */
+export class SinkSession {
+  sink: Sink | undefined;
+  private ended = false;
+  private decided = false;
+  private firstSignAt: number | undefined;
+  private readonly cancelOpenTimer: () => void;
+
+  constructor(
+    private readonly deps: SinkSessionDeps,
+    private readonly stream: SinkStream,
+    private readonly peer: string,
+    private readonly classify: (halfClosed: boolean) => Promise<CloseReason>,
+  ) {
+    // A stream that never opens its sink holds nothing, but it must not hold a stream forever either.
+    this.cancelOpenTimer = deps.scheduler.after(deps.config.openTimeoutMs, () =>
+      this.refuseStream(new TetherError(status.DEADLINE_EXCEEDED, 'no open message in time')),
+    );
+  }
+
+  onMessage(request: OpenSinkRequest | unknown): void {
+    const { sink } = this;
+    if (this.ended || (sink && sink.state !== 'open')) return;
+    sink?.touch();
+    try {
+      if (isUndecodable(request)) throw new TetherError(status.INVALID_ARGUMENT, `undecodable request: ${request.reason}`);
+      const kind = (request as OpenSinkRequest).kind;
+      switch (kind?.$case) {
+        case 'open':
+          if (sink) throw new TetherError(status.FAILED_PRECONDITION, 'the sink is already open');
+          this.cancelOpenTimer();
+          this.sink = this.open(kind.value);
+          return;
+        case 'subscribe':
+          this.deps.requests.subscribe(this.requireSink(), kind.value);
+          return;
+        case 'unsubscribe':
+          this.deps.requests.unsubscribe(this.requireSink(), kind.value);
+          return;
+        default:
+          this.deps.requests.refuse(this.requireSink(), '', TetherError.invalid('empty request: set open, subscribe or unsubscribe'));
+      }
+    } catch (err) {
+      const error = TetherError.from(err);
+      if (error.code === status.INTERNAL) this.deps.log.error({ peer: this.peer, err }, 'sink request failed');
+      if (!this.sink) this.refuseStream(error);
+      else {
+        this.deps.log.warn({ sinkId: this.sink.id, code: statusName(error.code), err: error.message }, 'sink protocol violated');
+        this.sink.close('protocol-error', this.deps.scheduler.now(), { code: error.code, message: error.message });
+      }
+    }
+  }
+
+  /**
+   * The stream's request side ended. Alone that is a clean half-close; but when grpc-js tears a dying
+   * connection down, 'end' comes first and 'cancelled' follows within a few ticks, so the reason waits
+   * for the classification window unless the stream is already known cancelled.
+   */
+  onHalfClose(cancelledAlready: boolean, isCancelledNow: () => boolean): void {
+    this.firstSign();
+    if (cancelledAlready) this.decide(false);
+    else this.deps.scheduler.after(this.deps.config.classifyWindowMs, () => this.decide(!isCancelledNow()));
+  }
+
+  /** The stream was cancelled or reset, by the client or with its connection. */
+  onCancel(): void {
+    this.firstSign();
+    this.decide(false);
+  }
+
+  private firstSign(): void {
+    this.firstSignAt ??= this.deps.scheduler.now();
+    this.cancelOpenTimer();
+    this.sink?.beginClosing();
+  }
+
+  private decide(halfClosed: boolean): void {
+    if (this.decided) return;
+    this.decided = true;
+    const current = this.sink;
+    if (!current) {
+      // Ended before opening: nothing was allocated; finish the stream if it can still be finished.
+      if (!this.ended && halfClosed) this.stream.finish(status.OK, '');
+      this.ended = true;
+      return;
+    }
+    this.ended = true;
+    if (current.state === 'closed') return;
+    const detectedAt = this.firstSignAt ?? this.deps.scheduler.now();
+    this.classify(halfClosed).then(
+      (reason) => current.close(reason, detectedAt),
+      (err: unknown) => {
+        this.deps.log.error({ err, sinkId: current.id }, 'break classification failed');
+        current.close('connection-lost', detectedAt);
+      },
+    );
+  }
+
+  /** Before the sink exists nothing is allocated: end the stream with the status. */
+  private refuseStream(err: TetherError): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.cancelOpenTimer();
+    this.deps.log.warn({ peer: this.peer, code: statusName(err.code), err: err.message }, 'sink stream refused');
+    this.stream.finish(err.code, err.message);
+  }
+
+  private requireSink(): Sink {
+    if (!this.sink) throw new TetherError(status.FAILED_PRECONDITION, 'send open before subscribe or unsubscribe');
+    return this.sink;
+  }
+
+  private open(request: Open): Sink {
+    const { config, tracker, log, source } = this.deps;
+    if (!this.deps.accepting()) throw TetherError.unavailable('the provider is not accepting sinks (starting or shutting down)');
+    const problem = nameProblem('open.consumer_name', request.consumerName, config.maxConsumerNameLength);
+    if (problem) throw TetherError.invalid(problem);
+    const receive = request.maxReceiveMessageBytes || DEFAULT_RECEIVE_BYTES;
+    if (receive < minReceiveBytes(config)) {
+      throw TetherError.invalid(`open.max_receive_message_bytes is ${receive}; this provider may send messages of up to ${minReceiveBytes(config)} bytes`);
+    }
+    const sink = tracker.open(this.stream, request.consumerName, this.peer, receive);
+    log.info({ sinkId: sink.id, consumer: request.consumerName, peer: this.peer }, 'sink opened');
+    sink.reply({
+      kind: {
+        $case: 'opened',
+        value: {
+          sinkId: sink.id,
+          epoch: source.epoch,
+          headSequence: String(source.headSequence),
+          limits: {
+            maxSubscriptionsPerSink: config.maxSubscriptionsPerSink,
+            maxPatternLength: config.maxPatternLength,
+            maxPatternDepth: config.maxPatternDepth,
+            maxAttributes: config.maxAttributes,
+            maxSpecsPerSubscribe: config.maxSpecsPerSubscribe,
+            maxIdsPerUnsubscribe: config.maxIdsPerUnsubscribe,
+            maxSubscriptionIdBytes: config.maxSubscriptionIdBytes,
+            maxMessageBytes: receive,
+          },
+        },
+      },
+    });
+    return sink;
+  }
+}
