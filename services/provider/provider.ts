@@ -8,7 +8,7 @@ import { loadReflectionDefinition } from '../../shared/proto-files';
 import { EventHistory } from './events/event-history';
 import { EventRouter } from './events/event-router';
 import { PublisherHandlers } from './events/publisher-service';
-import type { ProviderConfig } from './provider-config';
+import { type ProviderConfig, authConfigured, listenHost } from './provider-config';
 import { ProviderMetrics } from './provider-metrics';
 import { type Scheduler, realScheduler } from './scheduler';
 import { SinkRequests } from './sinks/sink-requests';
@@ -18,8 +18,10 @@ import { SubscriptionRegistry } from './subscriptions/subscription-registry';
 import { ConnectionTracker } from './tracking/connection-tracker';
 import { SocketOwner } from './tracking/socket-owner';
 import { createTrackerHandlers } from './tracking/tracker-service';
+import { GuardedServer } from './security/guarded-server';
+import { ProviderSecurity } from './security/provider-security';
+import { SubjectRevoker } from './security/subject-revoker';
 import { HealthService } from './transport/health-service';
-import { TolerantServer } from './transport/undecodable';
 
 export const SERVICE_NAMES = ['tether.v1.SinkService', 'tether.v1.PublisherService', 'tether.v1.ConnectionTrackerService'];
 
@@ -38,7 +40,8 @@ export class Provider {
   readonly tracker: ConnectionTracker;
   readonly metrics: ProviderMetrics;
   readonly sockets: SocketOwner;
-  private readonly server: TolerantServer;
+  readonly security: ProviderSecurity;
+  private readonly server: GuardedServer;
   private readonly health: HealthService;
   private readonly publishers: PublisherHandlers;
   private readonly metricsEndpoint: HttpEndpoint;
@@ -64,7 +67,9 @@ export class Provider {
       reclaimWatchers: () => this.tracker.watcherCount,
     });
     this.router = new EventRouter(config, this.registry, this.history, this.metrics);
-    this.server = new TolerantServer(
+    const security = new ProviderSecurity(config, log, this.metrics.registry, scheduler);
+    this.security = security;
+    this.server = new GuardedServer(
       {
         'grpc.keepalive_time_ms': config.keepaliveTimeMs,
         'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
@@ -72,33 +77,60 @@ export class Provider {
         'grpc.max_concurrent_streams': config.maxStreamsPerConnection,
       },
       HANDLE_UNDECODABLE,
+      security.guard,
     );
-    this.sockets = new SocketOwner(this.server, config.maxConnections);
-    this.tracker = new ConnectionTracker(config, this.registry, this.sockets, this.metrics, log, scheduler, this.router);
-    const accepting = () => this.accepting;
-    const requests = new SinkRequests(config, log, this.router);
-    this.server.addService(sinkServiceDefinition, {
-      openSink: createSinkHandler({ config, tracker: this.tracker, requests, source: this.router, sockets: this.sockets, scheduler, log, accepting }),
+    this.sockets = new SocketOwner(this.server, config.maxConnections, security.tls);
+    this.tracker = new ConnectionTracker(config, this.registry, this.sockets, this.metrics, log, scheduler, this.router, {
+      accounting: security.quotas,
+      audit: security.audit,
     });
-    this.publishers = new PublisherHandlers(this.router, this.metrics, log, accepting, scheduler, config.openTimeoutMs);
+    const accepting = () => this.accepting;
+    const callerOf = (call: object) => security.guard.identity(call);
+    const requests = new SinkRequests(config, log, this.router, security.quotas, security.audit);
+    this.server.addService(sinkServiceDefinition, {
+      openSink: createSinkHandler({ config, tracker: this.tracker, requests, source: this.router, sockets: this.sockets, scheduler, log, accepting, audit: security.audit, callerOf }),
+    });
+    this.publishers = new PublisherHandlers(this.router, this.metrics, log, accepting, scheduler, config.openTimeoutMs, {
+      callerOf,
+      quotas: security.quotas,
+      audit: security.audit,
+      deadlines: security.deadlines,
+    });
     this.server.addService(PublisherServiceService, { publish: this.publishers.publish, publishStream: this.publishers.publishStream });
-    this.server.addService(ConnectionTrackerServiceService, createTrackerHandlers(this.tracker, this.router, config.watcherQueueMax, log));
+    const revoker = new SubjectRevoker(security.enabled, this.tracker, security.revocations, security.deadlines, security.audit, scheduler);
+    this.server.addService(
+      ConnectionTrackerServiceService,
+      createTrackerHandlers(this.tracker, this.router, config.watcherQueueMax, log, { callerOf, revoker, deadlines: security.deadlines }),
+    );
     this.health = new HealthService({ '': 'NOT_SERVING' }, config.maxHealthWatchers);
     this.health.addToServer(this.server);
-    new ReflectionService(loadReflectionDefinition()).addToServer(this.server);
+    if (config.reflection === 1) new ReflectionService(loadReflectionDefinition()).addToServer(this.server);
     this.metricsEndpoint = new HttpEndpoint({
       '/metrics': async () => ({ type: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
     });
   }
 
   async start(): Promise<void> {
-    this.port = await this.sockets.listen(this.config.host, this.config.port);
-    this.metricsPort = await this.metricsEndpoint.listen(this.config.host, this.config.metricsPort);
+    const host = listenHost(this.config);
+    if (!authConfigured(this.config)) {
+      this.log.warn(
+        { host },
+        this.config.host
+          ? 'no authentication configured: anyone who reaches this address may publish, read every event and evict consumers'
+          : 'no authentication configured: listening on loopback only (set TETHER_AUTH_JWKS_FILE or TETHER_AUTH_CERT_IDENTITIES_FILE to serve other hosts)',
+      );
+    }
+    this.security.start();
+    this.port = await this.sockets.listen(host, this.config.port);
+    this.metricsPort = await this.metricsEndpoint.listen(host, this.config.metricsPort);
     this.tracker.start();
     this.sweepHistory();
     this.accepting = true;
     this.setHealth('SERVING');
-    this.log.info({ port: this.port, metricsPort: this.metricsPort, epoch: this.router.epoch }, 'provider serving');
+    this.log.info(
+      { host, port: this.port, metricsPort: this.metricsPort, tls: this.security.tls ? (this.security.tls.mutualTls ? 'mutual' : 'server') : 'off', authentication: this.security.enabled, epoch: this.router.epoch },
+      'provider serving',
+    );
   }
 
   /**
@@ -133,12 +165,14 @@ export class Provider {
       this.server.forceShutdown();
     }
     await Promise.all([this.sockets.close(true), this.metricsEndpoint.close()]);
+    this.security.stop();
     this.log.info({ clean }, 'provider stopped');
   }
 
-  /** Expired events leave the history even when nothing is published or read. */
+  /** Expired events leave the history even when nothing is published or read; idle quota entries go too. */
   private sweepHistory(): void {
     this.history.evictExpired(this.scheduler.now());
+    this.security.quotas.sweep(this.scheduler.now());
     this.cancelHistorySweep = this.scheduler.after(Math.max(this.config.livenessSweepMs, 1_000), () => this.sweepHistory());
   }
 

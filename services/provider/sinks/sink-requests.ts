@@ -5,6 +5,8 @@ import type { Logger } from '../../../shared/logger';
 import { echo, nameProblem, truncateBytes } from '../../../shared/text-bounds';
 import { parsePattern } from '../../../shared/topic-pattern';
 import type { ProviderConfig } from '../provider-config';
+import type { Audit } from '../security/audit';
+import type { QuotaLedger } from '../security/quotas';
 import { ReplayCursor, type ReplaySource } from './replay-cursor';
 import { type Sink, type SinkSubscription, chunkIds } from './sink';
 
@@ -23,6 +25,8 @@ export class SinkRequests {
     private readonly config: ProviderConfig,
     private readonly log: Logger,
     private readonly source: ReplaySource,
+    private readonly quotas?: QuotaLedger,
+    private readonly audit?: Audit,
   ) {}
 
   subscribe(sink: Sink, request: Subscribe): void {
@@ -58,6 +62,7 @@ export class SinkRequests {
     }
     if (errors.count > 0) {
       this.log.info({ sinkId: sink.id, refused: errors.count, first: errors.first }, 'subscriptions refused');
+      this.auditRefusals(sink, errors);
     }
     this.ack(sink, requestId, added.map((s) => s.id), SubscriptionAck_Change.CHANGE_ADDED, errors);
     if (resume && added.length > 0) this.startReplay(sink, added, resume.epoch, after);
@@ -80,7 +85,9 @@ export class SinkRequests {
   /** The whole request is refused in-band; the sink stays open. */
   refuse(sink: Sink, requestId: string, error: TetherError): void {
     this.log.warn({ sinkId: sink.id, code: statusName(error.code), err: error.message }, 'sink request refused');
-    sink.reply({ kind: { $case: 'error', value: { subscriptionId: '', code: error.code, message: truncateBytes(error.message, MAX_ERROR_MESSAGE_BYTES), requestId } } });
+    sink.reply({
+      kind: { $case: 'error', value: { subscriptionId: '', code: error.code, message: truncateBytes(error.message, MAX_ERROR_MESSAGE_BYTES), requestId, retryAfterMs: error.retryAfterMs ?? 0 } },
+    });
   }
 
   private ack(sink: Sink, requestId: string, ids: string[], change: SubscriptionAck_Change, errors: Refusals): void {
@@ -113,6 +120,16 @@ export class SinkRequests {
     sink.replay(new ReplayCursor(subs, after + 1));
   }
 
+  /** One audit line per request and kind of refusal, however many specs it refused. */
+  private auditRefusals(sink: Sink, errors: Refusals): void {
+    const caller = sink.identity.caller;
+    for (const [code, event] of [[status.PERMISSION_DENIED, 'denied'], [status.RESOURCE_EXHAUSTED, 'quota-exceeded']] as const) {
+      const first = errors.firstOf(code);
+      if (!first) continue;
+      this.audit?.record(event, { subject: caller.subject, peer: sink.identity.peer, sinkId: sink.id, method: 'Subscribe', code: statusName(code), reason: first.message, refused: errors.countOf(code) });
+    }
+  }
+
   private build(sink: Sink, id: string, pattern: string, attributes: Record<string, string>): SinkSubscription {
     const idProblem = nameProblem('subscription_id', id, this.config.maxSubscriptionIdBytes);
     if (idProblem) throw TetherError.invalid(idProblem);
@@ -120,7 +137,13 @@ export class SinkRequests {
     if (sink.subscriptionCount >= this.config.maxSubscriptionsPerSink) {
       throw TetherError.exhausted(`the sink holds ${sink.subscriptionCount} subscriptions; the limit is ${this.config.maxSubscriptionsPerSink}`);
     }
-    parsePattern(pattern, this.config);
+    const tokens = parsePattern(pattern, this.config);
+    const caller = sink.identity.caller;
+    // Containment, not matching: the pattern must lie wholly within one allowed pattern.
+    if (!caller.subscribe.containsPattern(tokens)) {
+      throw TetherError.denied(`pattern ${echo(pattern)} is not within the subscribe allow-list of ${caller.subject}`);
+    }
+    this.quotas?.checkSubscription(caller);
     const entries = Object.entries(attributes);
     if (entries.length > this.config.maxAttributes) {
       throw TetherError.invalid(`${entries.length} attribute matches; the limit is ${this.config.maxAttributes}`);
@@ -137,6 +160,7 @@ export class SinkRequests {
 class Refusals {
   readonly listed: SubscriptionError[] = [];
   omitted = 0;
+  private readonly byCode = new Map<number, { count: number; message: string }>();
 
   constructor(private readonly maxIdBytes: number) {}
 
@@ -148,7 +172,18 @@ class Refusals {
     return this.listed[0]?.message;
   }
 
+  firstOf(code: number): { message: string } | undefined {
+    return this.byCode.get(code);
+  }
+
+  countOf(code: number): number {
+    return this.byCode.get(code)?.count ?? 0;
+  }
+
   add(id: string, error: TetherError): void {
+    const seen = this.byCode.get(error.code);
+    if (seen) seen.count++;
+    else this.byCode.set(error.code, { count: 1, message: truncateBytes(error.message, MAX_ERROR_MESSAGE_BYTES) });
     if (this.listed.length >= MAX_LISTED_ERRORS) {
       this.omitted++;
       return;
@@ -158,6 +193,7 @@ class Refusals {
       code: error.code,
       message: truncateBytes(error.message, MAX_ERROR_MESSAGE_BYTES),
       requestId: '',
+      retryAfterMs: error.retryAfterMs ?? 0,
     });
   }
 }

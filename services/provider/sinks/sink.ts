@@ -2,6 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { CLOSE_REASONS, type CloseReason } from '../../../shared/close-reason';
 import { OpenSinkResponse, type ResumeGap } from '../../../shared/gen/tether/v1/sink';
 import type { Scheduler } from '../scheduler';
+import type { Identity } from '../security/identity';
 import type { Subscription, SubscriptionOwner } from '../subscriptions/subscription';
 import { OutboundQueue, type QueueLimits, type QueuedDelivery, BATCH_OVERHEAD } from './outbound-queue';
 import type { ReplayCursor, ReplaySource } from './replay-cursor';
@@ -30,6 +31,8 @@ export interface SinkIdentity {
   readonly id: string;
   readonly consumerName: string;
   readonly peer: string;
+  /** Who opened it: the subject, its allow-lists and until when its credentials hold. */
+  readonly caller: Identity;
 }
 
 export interface SinkLimits extends QueueLimits {
@@ -222,7 +225,9 @@ export class Sink implements SubscriptionOwner {
       case 'slow-consumer':
       case 'protocol-error':
       case 'evicted':
-      case 'shutdown': {
+      case 'shutdown':
+      case 'credentials-expired':
+      case 'revoked': {
         // A stream stuck on flow control cannot take a goodbye: reset just that stream.
         if (wasBlocked) {
           this.stream.reset();
@@ -331,11 +336,13 @@ export class Sink implements SubscriptionOwner {
 }
 
 /** The status a politely ended stream gets, by reason. */
-const FINAL_STATUS: Record<'slow-consumer' | 'protocol-error' | 'evicted' | 'shutdown', status> = {
+const FINAL_STATUS: Record<'slow-consumer' | 'protocol-error' | 'evicted' | 'shutdown' | 'credentials-expired' | 'revoked', status> = {
   'slow-consumer': status.RESOURCE_EXHAUSTED,
   'protocol-error': status.FAILED_PRECONDITION,
   evicted: status.OK,
   shutdown: status.OK,
+  'credentials-expired': status.UNAUTHENTICATED,
+  revoked: status.UNAUTHENTICATED,
 };
 
 function assertNever(value: never): never {

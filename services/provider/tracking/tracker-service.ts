@@ -10,6 +10,8 @@ import type {
   ListSinksResponse,
   ListSubscriptionsRequest,
   ListSubscriptionsResponse,
+  RevokeSubjectRequest,
+  RevokeSubjectResponse,
   WatchReclaimsRequest,
   WatchReclaimsResponse,
 } from '../../../shared/gen/tether/v1/tracker';
@@ -17,14 +19,24 @@ import type { Logger } from '../../../shared/logger';
 import type { ConnectionTracker } from './connection-tracker';
 import type { EventRouter } from '../events/event-router';
 import type { Reclaim } from './reclaim-record';
+import { ANONYMOUS, type Identity } from '../security/identity';
+import type { StreamDeadlines } from '../security/stream-deadlines';
+import type { SubjectRevoker } from '../security/subject-revoker';
+
+/** The operator's identity (for the audit trail), the revocation path, and stream expiry. */
+export interface TrackerServiceSecurity {
+  readonly callerOf: (call: object) => Identity;
+  readonly revoker: SubjectRevoker;
+  readonly deadlines: StreamDeadlines;
+}
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Runs a unary handler and maps a thrown error to its status at this edge. */
-function unary<Req, Res>(log: Logger, fn: (req: Req) => Res) {
+function unary<Req, Res>(log: Logger, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Res) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     try {
-      callback(null, fn(call.request));
+      callback(null, fn(call.request, call));
     } catch (err) {
       const error = TetherError.from(err);
       if (error.code === status.INTERNAL) log.error({ err }, 'tracker call failed');
@@ -37,6 +49,7 @@ export function toReclaimRecord(r: Reclaim): WatchReclaimsResponse {
   return {
     record: {
       sinkId: r.sinkId,
+      subject: r.subject,
       consumerName: r.consumerName,
       peer: r.peer,
       subscriptionCount: r.subscriptionCount,
@@ -49,11 +62,13 @@ export function toReclaimRecord(r: Reclaim): WatchReclaimsResponse {
 }
 
 /** The operator's ConnectionTrackerService. */
-export function createTrackerHandlers(tracker: ConnectionTracker, router: EventRouter, watcherQueueMax: number, log: Logger) {
+export function createTrackerHandlers(tracker: ConnectionTracker, router: EventRouter, watcherQueueMax: number, log: Logger, security?: TrackerServiceSecurity) {
+  const callerOf = (call: object) => (security ? security.callerOf(call) : ANONYMOUS);
   return {
     listSinks: unary<ListSinksRequest, ListSinksResponse>(log, () => ({
       sinks: tracker.list().map((s) => ({
         sinkId: s.id,
+        subject: s.identity.caller.subject,
         consumerName: s.identity.consumerName,
         peer: s.identity.peer,
         openedAt: iso(s.openedAt),
@@ -95,15 +110,24 @@ export function createTrackerHandlers(tracker: ConnectionTracker, router: EventR
       };
     }),
 
-    evictSink: unary<EvictSinkRequest, EvictSinkResponse>(log, (req) => ({
-      reclaimedSubscriptions: tracker.evict(checkSinkId(req.sinkId), truncateBytes(req.message, MAX_EVICT_MESSAGE_BYTES)),
+    evictSink: unary<EvictSinkRequest, EvictSinkResponse>(log, (req, call) => ({
+      reclaimedSubscriptions: tracker.evict(checkSinkId(req.sinkId), truncateBytes(req.message, MAX_EVICT_MESSAGE_BYTES), callerOf(call).subject),
     })),
+
+    revokeSubject: unary<RevokeSubjectRequest, RevokeSubjectResponse>(log, (req, call) => {
+      if (!security) throw new TetherError(status.FAILED_PRECONDITION, 'this provider has no authentication configured: there are no subjects to revoke');
+      return security.revoker.revoke(req.subject, truncateBytes(req.message, MAX_EVICT_MESSAGE_BYTES), callerOf(call).subject);
+    }),
 
     /** Streams reclaims as they happen; a watcher that falls watcherQueueMax behind is dropped. */
     watchReclaims(call: ServerWritableStream<WatchReclaimsRequest, WatchReclaimsResponse>): void {
       let backlog = 0;
       let stop: (() => void) | undefined;
-      const end = () => stop?.();
+      let unwatch: (() => void) | undefined;
+      const end = () => {
+        stop?.();
+        unwatch?.();
+      };
       try {
         stop = tracker.onReclaim((record) => {
           if (backlog >= watcherQueueMax) {
@@ -118,6 +142,11 @@ export function createTrackerHandlers(tracker: ConnectionTracker, router: EventR
         call.emit('error', TetherError.from(err).toServiceError());
         return;
       }
+      const caller = callerOf(call);
+      unwatch = security?.deadlines.watch(caller, (why) => {
+        end();
+        call.emit('error', TetherError.unauthenticated(`the credentials of ${caller.subject} ${why === 'revoked' ? 'were revoked' : 'expired'}`).toServiceError());
+      });
       call.on('cancelled', end);
       call.on('close', end);
       if (call.cancelled) end();
