@@ -7,7 +7,7 @@ import { ReflectionClient } from './reflection-client';
  * Without a method it lists the services. Unary and server-streaming methods are supported.
  */
 export async function call(opts: CommonOptions, target: string | undefined, json: string): Promise<void> {
-  const reflection = new ReflectionClient(opts.address);
+  const reflection = new ReflectionClient(opts.address, opts.credentials);
   try {
     if (!target) {
       for (const name of await reflection.listServices()) out(name);

@@ -4,7 +4,8 @@ import { call } from './call-command';
 import { type CommonOptions, describeError } from './format';
 import { health } from './health-command';
 import { publish } from './publish-command';
-import { evict, reclaims, sinks, subscriptions, totals } from './tracker-commands';
+import { ClientCredentials, clientCredentialProblems } from '../shared/client-credentials';
+import { evict, reclaims, revoke, sinks, subscriptions, totals } from './tracker-commands';
 import { tail } from './tail-command';
 
 const USAGE = `tether: the command line of the Tether event provider
@@ -19,11 +20,14 @@ usage: tether <command> [options]
   totals                      live and reclaimed totals, detection latency
   reclaims [--follow]         reclaims by reason; --follow streams them as they happen (--count N)
   evict <sink-id>             close a sink and reclaim its subscriptions (--message)
+  revoke <subject>            close every sink of a subject as revoked and refuse its credentials issued until now (--message)
   health [--service name]     grpc.health.v1 status; exit code 0 only when SERVING
   call [Service/Method] [json]
                               any method through server reflection, like grpcurl; no method lists services
 
-options: --address host:port (default $TETHER_ADDRESS or 127.0.0.1:50051), --json, --timeout ms (default 5000)`;
+options: --address host:port (default $TETHER_ADDRESS or 127.0.0.1:50051), --json, --timeout ms (default 5000)
+security: --ca file, --cert file --key file (mTLS), --token-file file (bearer token; implies TLS);
+          defaults $TETHER_CA_FILE, $TETHER_CERT_FILE, $TETHER_KEY_FILE, $TETHER_TOKEN_FILE`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -44,6 +48,10 @@ async function main(argv: string[]): Promise<number> {
       follow: { type: 'boolean', short: 'f', default: false },
       message: { type: 'string', default: '' },
       service: { type: 'string', default: '' },
+      ca: { type: 'string', default: process.env.TETHER_CA_FILE ?? '' },
+      cert: { type: 'string', default: process.env.TETHER_CERT_FILE ?? '' },
+      key: { type: 'string', default: process.env.TETHER_KEY_FILE ?? '' },
+      'token-file': { type: 'string', default: process.env.TETHER_TOKEN_FILE ?? '' },
     },
   });
   const [command, ...rest] = positionals;
@@ -51,10 +59,14 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return command || values.help ? 0 : 2;
   }
+  const files = { caFile: values.ca, certFile: values.cert, keyFile: values.key, tokenFile: values['token-file'] };
+  const problems = clientCredentialProblems(files);
+  if (problems.length > 0) throw new Error(problems.join('; '));
   const opts: CommonOptions = {
     address: values.address ?? process.env.TETHER_ADDRESS ?? '127.0.0.1:50051',
     json: values.json,
     timeoutMs: Number(values.timeout),
+    credentials: new ClientCredentials(files).channel(),
   };
   const count = Number(values.count);
   const need = (what: string) => {
@@ -85,6 +97,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'evict':
       await evict(opts, need('a sink id'), values.message);
+      return 0;
+    case 'revoke':
+      await revoke(opts, need('a subject'), values.message);
       return 0;
     case 'health':
       return health(opts, values.service);

@@ -1,5 +1,5 @@
 import * as readline from 'node:readline';
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import { clientOptions } from '../shared/client-options';
 import type { Event } from '../shared/gen/tether/v1/event';
 import { PublisherServiceClient } from '../shared/gen/tether/v1/publisher';
@@ -34,7 +34,7 @@ const STDIN_BATCH = 100;
 
 /** Publishes one event from arguments, or JSON lines from stdin in batches. */
 export async function publish(opts: CommonOptions, args: { event?: EventFields; stdin: boolean }): Promise<void> {
-  const client = new PublisherServiceClient(opts.address, credentials.createInsecure(), clientOptions());
+  const client = new PublisherServiceClient(opts.address, opts.credentials, clientOptions());
   const send = async (events: Event[]) => {
     const res = await unary<{ sequences: string[]; epoch: string }>(opts, (o, cb) => client.publish({ events }, new Metadata(), o, cb));
     if (opts.json) out(JSON.stringify(res));

@@ -1,7 +1,8 @@
-import { type ClientDuplexStream, credentials, status } from '@grpc/grpc-js';
+import { type ClientDuplexStream, status } from '@grpc/grpc-js';
 import { Backoff } from '../../shared/backoff';
+import { ClientCredentials } from '../../shared/client-credentials';
 import { clientOptions } from '../../shared/client-options';
-import { statusName } from '../../shared/errors';
+import { retryPushbackMs, statusName } from '../../shared/errors';
 import { type OpenSinkRequest, type OpenSinkResponse, SinkServiceClient, type SubscriptionSpec } from '../../shared/gen/tether/v1/sink';
 import type { Logger } from '../../shared/logger';
 import type { ConsumerConfig } from './consumer-config';
@@ -18,7 +19,8 @@ type Call = ClientDuplexStream<OpenSinkRequest, OpenSinkResponse>;
  * idleTimeoutMs is treated as gone.
  */
 export class SinkClient {
-  private readonly client: SinkServiceClient;
+  private client: SinkServiceClient;
+  private readonly credentials: ClientCredentials;
   private readonly backoff: Backoff;
   private call: Call | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -37,7 +39,8 @@ export class SinkClient {
     private readonly log: Logger,
     private readonly onChange: () => void,
   ) {
-    this.client = new SinkServiceClient(config.providerAddress, credentials.createInsecure(), clientOptions(config.keepaliveTimeMs, config.keepaliveTimeoutMs));
+    this.credentials = new ClientCredentials(config);
+    this.client = this.newClient();
     this.backoff = new Backoff(config.backoffInitialMs, config.backoffMaxMs);
   }
 
@@ -74,13 +77,23 @@ export class SinkClient {
     this.client.close();
   }
 
+  private newClient(): SinkServiceClient {
+    return new SinkServiceClient(this.config.providerAddress, this.credentials.channel(), clientOptions(this.config.keepaliveTimeMs, this.config.keepaliveTimeoutMs));
+  }
+
   private connect(): void {
     if (this.stopped) return;
     this.connects++;
+    // A rotated client certificate takes a new connection; a refreshed token is read on every call.
+    if (this.credentials.channelChanged) {
+      this.client.close();
+      this.client = this.newClient();
+      this.log.info('client certificate files changed: reconnecting with them');
+    }
     const call = this.client.openSink();
     this.call = call;
     call.on('data', (msg: OpenSinkResponse) => this.onMessage(call, msg));
-    call.on('error', (err: Error & { code?: number }) => this.onBroken(call, `${statusName(err.code ?? status.UNKNOWN)}: ${err.message}`));
+    call.on('error', (err: Error & { code?: number }) => this.onBroken(call, `${statusName(err.code ?? status.UNKNOWN)}: ${err.message}`, retryPushbackMs(err)));
     call.on('end', () => this.onBroken(call, 'the provider ended the sink'));
     call.write({ kind: { $case: 'open', value: { consumerName: this.config.name, maxReceiveMessageBytes: 0 } } });
     const resume = this.state.resumePoint();
@@ -149,11 +162,12 @@ export class SinkClient {
     }
   }
 
-  private onBroken(call: Call, why: string): void {
+  /** `pushbackMs`: the provider said when trying again can succeed (a quota); never retry sooner. */
+  private onBroken(call: Call, why: string, pushbackMs?: number): void {
     if (call !== this.call) return;
     this.drop(why);
     if (this.stopped) return;
-    const delay = this.backoff.next();
+    const delay = Math.max(this.backoff.next(), pushbackMs ?? 0);
     this.metrics.reconnects.inc();
     this.log.warn({ why, retryInMs: delay, attempt: this.backoff.attempts }, 'sink broken; reconnecting');
     this.retryTimer = setTimeout(() => this.connect(), delay);

@@ -1,4 +1,5 @@
 import { type ConfigOf, configError, int, loadConfig, optionalStr } from '../../shared/config';
+import { isLoopbackHost } from '../../shared/loopback';
 
 const MiB = 1024 * 1024;
 
@@ -94,10 +95,6 @@ export function authConfigured(c: ProviderConfig): boolean {
   return c.authJwksFile !== '' || c.authCertIdentitiesFile !== '';
 }
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
 /** Where to listen: as configured, or by default everywhere only when callers must authenticate. */
 export function listenHost(c: ProviderConfig): string {
   return c.host || (authConfigured(c) ? '0.0.0.0' : '127.0.0.1');
@@ -113,7 +110,7 @@ function securityChecks(c: ProviderConfig): string[] {
   if (c.tlsClientCaFile && !authConfigured(c)) {
     problems.push('TETHER_TLS_CLIENT_CA_FILE verifies callers but gives them no roles: set TETHER_AUTH_CERT_IDENTITIES_FILE or TETHER_AUTH_JWKS_FILE');
   }
-  if (!authConfigured(c) && c.host && !isLoopback(c.host) && c.allowUnauthenticated !== 1) {
+  if (!authConfigured(c) && c.host && !isLoopbackHost(c.host) && c.allowUnauthenticated !== 1) {
     problems.push(`TETHER_HOST=${c.host} would let anyone who reaches it publish, read every event and evict consumers: configure TETHER_AUTH_JWKS_FILE or TETHER_AUTH_CERT_IDENTITIES_FILE, listen on loopback, or set TETHER_ALLOW_UNAUTHENTICATED=1`);
   }
   return problems;

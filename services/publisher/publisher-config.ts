@@ -1,3 +1,4 @@
+import { clientCredentialProblems, clientCredentialSettings } from '../../shared/client-credentials';
 import { type ConfigOf, int, loadConfig, str } from '../../shared/config';
 
 export const publisherSettings = {
@@ -9,10 +10,11 @@ export const publisherSettings = {
   count: int('PUBLISHER_COUNT', 0, 'Stop after this many events; 0 runs until stopped.', 0),
   deadlineMs: int('PUBLISHER_DEADLINE_MS', 2_000, 'Deadline of each Publish call.', 10),
   payloadBytes: int('PUBLISHER_PAYLOAD_BYTES', 64, 'Size of each event payload.', 0, 1_000_000),
+  ...clientCredentialSettings,
 };
 
 export type PublisherConfig = ConfigOf<typeof publisherSettings>;
 
 export function publisherConfigFromEnv(env: Record<string, string | undefined> = process.env): PublisherConfig {
-  return loadConfig(publisherSettings, env);
+  return loadConfig(publisherSettings, env, clientCredentialProblems);
 }

@@ -1,6 +1,7 @@
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
+import { ClientCredentials } from '../../shared/client-credentials';
 import { clientOptions } from '../../shared/client-options';
-import { TetherError, statusName } from '../../shared/errors';
+import { TetherError, retryPushbackMs, statusName } from '../../shared/errors';
 import type { Event } from '../../shared/gen/tether/v1/event';
 import { PublisherServiceClient } from '../../shared/gen/tether/v1/publisher';
 import type { Logger } from '../../shared/logger';
@@ -16,6 +17,8 @@ export class SamplePublisher {
   private readonly topics: string[];
   private timer: NodeJS.Timeout | undefined;
   private inFlight = false;
+  /** A quota refusal said when to try again: nothing is sent before then. */
+  private quietUntil = 0;
   published = 0;
   failed = 0;
   private n = 0;
@@ -24,7 +27,7 @@ export class SamplePublisher {
     private readonly config: PublisherConfig,
     private readonly log: Logger,
   ) {
-    this.client = new PublisherServiceClient(config.providerAddress, credentials.createInsecure(), clientOptions());
+    this.client = new PublisherServiceClient(config.providerAddress, new ClientCredentials(config).channel(), clientOptions());
     this.topics = parseSubscriptionList(config.topics).map((s) => s.pattern);
   }
 
@@ -38,7 +41,7 @@ export class SamplePublisher {
           return;
         }
         // One call in flight at a time: a slow provider slows the publisher instead of piling up calls.
-        if (!this.inFlight) this.publishBatch();
+        if (!this.inFlight && Date.now() >= this.quietUntil) this.publishBatch();
       }, intervalMs);
     });
   }
@@ -57,6 +60,8 @@ export class SamplePublisher {
       this.inFlight = false;
       if (err) {
         this.failed += events.length;
+        const pushback = retryPushbackMs(err);
+        if (pushback !== undefined) this.quietUntil = Date.now() + pushback;
         this.log.warn({ code: statusName(err.code), err: TetherError.from(err).message, events: events.length }, 'publish failed');
         return;
       }

@@ -64,9 +64,11 @@ export class CallGuard {
     for (const [name, method] of Object.entries(definition)) {
       const access = METHOD_ACCESS[method.path];
       if (!access) throw new Error(`no access rule for ${method.path}: add it to METHOD_ACCESS`);
-      const handler = implementation[name] as ((call: AnyCall, callback?: Callback) => void) | undefined;
-      if (!handler) continue;
-      wrapped[name] = ('open' in access ? handler : this.guarded(method.path, access.role, handler)) as UntypedHandleCall;
+      // grpc-js finds a handler by the method's name or its original (lower camel case) name.
+      const key = name in implementation ? name : method.originalName;
+      const handler = key === undefined ? undefined : (implementation[key] as ((call: AnyCall, callback?: Callback) => void) | undefined);
+      if (!handler || key === undefined) continue;
+      wrapped[key] = ('open' in access ? handler : this.guarded(method.path, access.role, handler)) as UntypedHandleCall;
     }
     return wrapped;
   }
