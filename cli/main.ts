@@ -27,7 +27,7 @@ usage: tether <command> [options]
 
 options: --address host:port (default $TETHER_ADDRESS or 127.0.0.1:50051), --json, --timeout ms (default 5000)
 security: --ca file, --cert file --key file (mTLS), --token-file file (bearer token; implies TLS);
-          defaults $TETHER_CA_FILE, $TETHER_CERT_FILE, $TETHER_KEY_FILE, $TETHER_TOKEN_FILE`;
+          defaults $TETHER_CA_FILE, $TETHER_CERT_FILE, $TETHER_KEY_FILE, $TETHER_TOKEN_FILE; --plaintext ignores them`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -52,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
       cert: { type: 'string', default: process.env.TETHER_CERT_FILE ?? '' },
       key: { type: 'string', default: process.env.TETHER_KEY_FILE ?? '' },
       'token-file': { type: 'string', default: process.env.TETHER_TOKEN_FILE ?? '' },
+      plaintext: { type: 'boolean', default: false },
     },
   });
   const [command, ...rest] = positionals;
@@ -59,7 +60,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return command || values.help ? 0 : 2;
   }
-  const files = { caFile: values.ca, certFile: values.cert, keyFile: values.key, tokenFile: values['token-file'] };
+  // --plaintext ignores the credential settings: for a plaintext endpoint such as a consumer's health port.
+  const files = values.plaintext
+    ? { caFile: '', certFile: '', keyFile: '', tokenFile: '' }
+    : { caFile: values.ca, certFile: values.cert, keyFile: values.key, tokenFile: values['token-file'] };
   const problems = clientCredentialProblems(files);
   if (problems.length > 0) throw new Error(problems.join('; '));
   const opts: CommonOptions = {

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 
@@ -15,6 +16,8 @@ export interface ComposeService {
   readonly ports?: string[];
   readonly depends_on?: Record<string, { condition: string }>;
   readonly healthcheck?: { test: string[] };
+  /** "volume:/container/path[:ro]" entries. */
+  readonly volumes?: string[];
 }
 
 export interface LocalService {
@@ -24,6 +27,8 @@ export interface LocalService {
   /** The compose healthcheck command, rewritten; absent when the service has none. */
   readonly health?: string[];
   readonly dependsOn: string[];
+  /** Dependencies that must have run to completion (exit 0) first, like the credentials step. */
+  readonly completedFirst: string[];
 }
 
 export const REPO_ROOT = findRoot(__dirname);
@@ -59,7 +64,31 @@ function publishedPort(svc: ComposeService, containerPort: string): string | und
   return undefined;
 }
 
-export async function localise(services: Record<string, ComposeService>, preferPublished: boolean): Promise<LocalService[]> {
+/**
+ * Named volumes become directories under `volumesRoot`: a path inside a mounted volume maps to
+ * `volumesRoot` + that path, so a volume must be mounted at the same path in every service (as in
+ * docker-compose.yml), and a parent of the mount points (the credentials step's output) maps too.
+ */
+function volumeRewriter(services: Record<string, ComposeService>, volumesRoot: string): (value: string) => string {
+  const roots = new Set<string>();
+  for (const svc of Object.values(services)) {
+    for (const entry of svc.volumes ?? []) {
+      const target = entry.split(':')[1];
+      if (target?.startsWith('/')) roots.add(`/${target.split('/')[1]}`);
+    }
+  }
+  return (value) => {
+    for (const root of roots) if (value === root || value.startsWith(`${root}/`)) return path.join(volumesRoot, value);
+    return value;
+  };
+}
+
+export async function localise(
+  services: Record<string, ComposeService>,
+  preferPublished: boolean,
+  volumesRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-volumes-')),
+): Promise<LocalService[]> {
+  const toLocal = volumeRewriter(services, volumesRoot);
   const portMap = new Map<string, Map<string, string>>();
   for (const [name, svc] of Object.entries(services)) {
     const map = new Map<string, string>();
@@ -70,7 +99,7 @@ export async function localise(services: Record<string, ComposeService>, preferP
     portMap.set(name, map);
   }
   const rewrite = (own: string, value: string) =>
-    value
+    toLocal(value)
       .replace(/^0\.0\.0\.0$/, '127.0.0.1')
       .replace(/^([a-z][\w-]*):(\d+)$/, (m, host: string, port: string) => (services[host] ? `127.0.0.1:${portMap.get(host)?.get(port) ?? port}` : m))
       .replace(/^127\.0\.0\.1:(\d+)$/, (_m, port: string) => `127.0.0.1:${portMap.get(own)?.get(port) ?? port}`);
@@ -79,12 +108,14 @@ export async function localise(services: Record<string, ComposeService>, preferP
     for (const [key, value] of Object.entries(svc.environment ?? {})) {
       env[key] = key.endsWith('_PORT') ? (portMap.get(name)?.get(value) ?? value) : rewrite(name, value);
     }
+    const dependsOn = Object.entries(svc.depends_on ?? {});
     return {
       name,
-      command: svc.command,
+      command: svc.command.map(toLocal),
       env,
       health: svc.healthcheck?.test.slice(1).map((a) => rewrite(name, a)),
-      dependsOn: Object.keys(svc.depends_on ?? {}),
+      dependsOn: dependsOn.map(([d]) => d),
+      completedFirst: dependsOn.filter(([, c]) => c.condition === 'service_completed_successfully').map(([d]) => d),
     };
   });
 }

@@ -27,6 +27,7 @@ export const DEMO_IDENTITIES: Record<string, { sub: string; roles: string[]; pub
 };
 
 export async function makeDevCredentials(outDir: string, now = Date.now()): Promise<void> {
+  fs.mkdirSync(outDir, { recursive: true });
   const work = fs.mkdtempSync(path.join(outDir, '.ca-'));
   try {
     const ca = DevCa.create(work, 'ca', TOKEN_DAYS + 1);

@@ -1,4 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { localise, loadCompose, REPO_ROOT, type LocalService } from './compose-local';
 
@@ -8,7 +11,11 @@ import { localise, loadCompose, REPO_ROOT, type LocalService } from './compose-l
  * logs, and stops them all on Ctrl-C.
  */
 const children = new Map<string, ChildProcess>();
+const exits = new Map<string, Promise<number | null>>();
 let stopping = false;
+/** The compose volumes (dev credentials) as directories of this run, removed when it stops. */
+const volumesRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-local-'));
+process.on('exit', () => fs.rmSync(volumesRoot, { recursive: true, force: true }));
 
 function say(line: string): void {
   process.stdout.write(`[tether] ${line}\n`);
@@ -18,6 +25,7 @@ function start(svc: LocalService): void {
   const [cmd, ...args] = svc.command;
   const child = spawn(cmd === 'node' ? process.execPath : cmd, args, { cwd: REPO_ROOT, env: { ...process.env, ...svc.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.set(svc.name, child);
+  exits.set(svc.name, new Promise((resolve) => child.once('exit', (code) => resolve(code))));
   say(`${svc.name} started (pid ${child.pid})`);
   for (const stream of [child.stdout, child.stderr]) {
     if (stream) readline.createInterface({ input: stream }).on('line', (l) => process.stdout.write(`[${svc.name}] ${l}\n`));
@@ -54,19 +62,24 @@ function stopAll(): void {
 async function main(): Promise<void> {
   process.on('SIGINT', stopAll);
   process.on('SIGTERM', stopAll);
-  const services = await localise(loadCompose(), true);
+  const services = await localise(loadCompose(), true, volumesRoot);
   const started = new Set<string>();
   while (started.size < services.length && !stopping) {
     const ready = services.filter((s) => !started.has(s.name) && s.dependsOn.every((d) => started.has(d)));
     if (ready.length === 0) throw new Error('docker-compose.yml depends_on has a cycle');
     for (const svc of ready) start(svc);
     for (const svc of ready) {
-      if (!(await healthy(svc, 30_000))) throw new Error(`${svc.name} did not become healthy`);
+      // A one-shot step (the credentials) must finish with 0 before what depends on it starts.
+      if (services.some((s) => s.completedFirst.includes(svc.name))) {
+        const code = await exits.get(svc.name);
+        if (code !== 0) throw new Error(`${svc.name} exited with ${code}`);
+      } else if (!(await healthy(svc, 30_000))) throw new Error(`${svc.name} did not become healthy`);
       started.add(svc.name);
     }
   }
   const provider = services.find((s) => s.name === 'provider');
-  say(`all services up. Try: npx tether --address 127.0.0.1:${provider?.env.TETHER_PORT} sinks`);
+  const creds = provider?.env.TETHER_CA_FILE ? ` --ca ${provider.env.TETHER_CA_FILE} --token-file ${provider.env.TETHER_TOKEN_FILE}` : '';
+  say(`all services up. Try: npx tether --address 127.0.0.1:${provider?.env.TETHER_PORT}${creds} sinks`);
   say(`metrics: http://127.0.0.1:${provider?.env.TETHER_METRICS_PORT}/metrics; Ctrl-C stops everything`);
 }
 
