@@ -1,4 +1,5 @@
-import { credentials } from '@grpc/grpc-js';
+import * as fs from 'node:fs';
+import { type ChannelCredentials, credentials, Metadata } from '@grpc/grpc-js';
 import type { Msg as NatsMsg } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { clientOptions } from '../../shared/client-options';
@@ -25,9 +26,33 @@ interface Args {
   durationMs: number;
   latency: number;
   maxMs: number;
+  /** TLS with this CA file (security benchmark); a bearer token with `token`; a consumer name bound to it. */
+  ca?: string;
+  token?: string;
+  name?: string;
 }
 
 const args = JSON.parse(process.argv[2]) as Args;
+
+/** With TLS, the certificate is checked for "localhost" (the address is an IP, which TLS cannot name in SNI). */
+function options() {
+  return args.ca ? { ...clientOptions(), 'grpc.ssl_target_name_override': 'localhost' } : clientOptions();
+}
+
+function channel(): ChannelCredentials {
+  if (!args.ca) return credentials.createInsecure();
+  const tls = credentials.createSsl(fs.readFileSync(args.ca));
+  const token = args.token;
+  if (!token) return tls;
+  return credentials.combineChannelCredentials(
+    tls,
+    credentials.createFromMetadataGenerator((_p, cb) => {
+      const md = new Metadata();
+      md.set('authorization', `Bearer ${token}`);
+      cb(null, md);
+    }),
+  );
+}
 setTimeout(() => process.exit(3), args.maxMs).unref();
 const send = (m: object) => process.send?.(m);
 
@@ -63,14 +88,14 @@ async function consume(): Promise<void> {
     send({ type: 'ready' });
     return;
   }
-  const client = new SinkServiceClient(args.address, credentials.createInsecure(), clientOptions());
+  const client = new SinkServiceClient(args.address, channel(), options());
   const call = client.openSink();
   call.on('data', (m: OpenSinkResponse) => {
     if (m.kind?.$case === 'ack') send({ type: 'ready' });
     if (m.kind?.$case === 'events') for (const d of m.kind.value.deliveries) onEvent(d.event?.data ?? new Uint8Array(8));
   });
   call.on('error', () => process.exit(4));
-  call.write({ kind: { $case: 'open', value: { consumerName: `bench-${process.pid}`, maxReceiveMessageBytes: 0 } } });
+  call.write({ kind: { $case: 'open', value: { consumerName: args.name ? `${args.name}/${process.pid}` : `bench-${process.pid}`, maxReceiveMessageBytes: 0 } } });
   if (args.mode === 'raw') {
     send({ type: 'ready' });
     return;
@@ -106,7 +131,7 @@ async function publish(): Promise<void> {
     return;
   }
   // One PublishStream: no per-call setup, answers in order; at most IN_FLIGHT batches unanswered.
-  const client = new PublisherServiceClient(args.address, credentials.createInsecure(), clientOptions());
+  const client = new PublisherServiceClient(args.address, channel(), options());
   const stream = client.publishStream();
   const IN_FLIGHT = 4;
   let sentBatches = 0;
