@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { localise, loadCompose, REPO_ROOT, type LocalService } from './compose-local';
@@ -13,8 +12,13 @@ import { localise, loadCompose, REPO_ROOT, type LocalService } from './compose-l
 const children = new Map<string, ChildProcess>();
 const exits = new Map<string, Promise<number | null>>();
 let stopping = false;
-/** The compose volumes (dev credentials) as directories of this run, removed when it stops. */
-const volumesRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-local-'));
+/**
+ * The compose volumes (the dev credentials) as directories of this run, at a fixed place so the README
+ * can name the operator's files; made anew on every start and removed when it stops.
+ */
+const volumesRoot = path.join(REPO_ROOT, '.tether-local');
+fs.rmSync(volumesRoot, { recursive: true, force: true });
+fs.mkdirSync(volumesRoot, { recursive: true, mode: 0o700 });
 process.on('exit', () => fs.rmSync(volumesRoot, { recursive: true, force: true }));
 
 function say(line: string): void {
@@ -78,8 +82,8 @@ async function main(): Promise<void> {
     }
   }
   const provider = services.find((s) => s.name === 'provider');
-  const creds = provider?.env.TETHER_CA_FILE ? ` --ca ${provider.env.TETHER_CA_FILE} --token-file ${provider.env.TETHER_TOKEN_FILE}` : '';
-  say(`all services up. Try: npx tether --address 127.0.0.1:${provider?.env.TETHER_PORT}${creds} sinks`);
+  say(`all services up. The operator's credentials: TETHER_CA_FILE=${provider?.env.TETHER_CA_FILE} TETHER_TOKEN_FILE=${provider?.env.TETHER_TOKEN_FILE}`);
+  say(`try: TETHER_CA_FILE=… TETHER_TOKEN_FILE=… npx tether --address 127.0.0.1:${provider?.env.TETHER_PORT} sinks`);
   say(`metrics: http://127.0.0.1:${provider?.env.TETHER_METRICS_PORT}/metrics; Ctrl-C stops everything`);
 }
 
