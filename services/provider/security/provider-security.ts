@@ -48,6 +48,13 @@ export class ProviderSecurity {
     if (config.tlsCertFile) {
       const material = this.keep(watchTlsFiles({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, clientCaFile: config.tlsClientCaFile }, config.credentialsCheckMs, log));
       this.tls = new TlsTerminator(material, config.tlsHandshakeTimeoutMs, this.audit);
+      const announce = ({ subject, notAfter }: { subject: string; notAfter: number }) => {
+        const line = { subject, notAfter: new Date(notAfter).toISOString(), mutual: this.tls?.mutualTls };
+        if (notAfter - Date.now() < 7 * 86_400_000) log.warn(line, 'TLS certificate in use expires within 7 days');
+        else log.info(line, 'TLS certificate in use');
+      };
+      announce(material.current);
+      material.onChange(announce);
     }
     let tokens: TokenVerifier | undefined;
     if (config.authJwksFile) {

@@ -20,7 +20,7 @@ export class TlsTerminator {
   private readonly pending = new Map<string, (socket: tls.TLSSocket) => void>();
 
   constructor(
-    private readonly material: WatchedFiles<ServerTlsMaterial>,
+    material: WatchedFiles<ServerTlsMaterial>,
     handshakeTimeoutMs: number,
     private readonly audit: Audit,
   ) {
