@@ -122,6 +122,22 @@ describe('credentials that end while streams are open', () => {
   });
 });
 
+describe('a client certificate that expires while connected', () => {
+  test('closes its sink as credentials-expired (mTLS does not end a connection whose certificate lapses; the provider does)', async () => {
+    const h = await ProviderHarness.start(fx.providerConfig({ mtls: true }));
+    const cert = fx.clientCert('cert-consumer', { notAfter: new Date(Date.now() + 3_000) });
+    const sink = new SinkTestClient(h.address, fx.channel({ cert })).open('cert-consumer');
+    sink.subscribe([{ subscriptionId: 'c', pattern: 'certs.>' }]);
+    await sink.waitFor('ack');
+    const record = await within('expiry reclaim', h.nextReclaim('cert-consumer'), 6_000);
+    expect(record).toMatchObject({ reason: 'credentials-expired', subject: 'cert-consumer', subscriptionCount: 1 });
+    expect((await sink.waitError()).code).toBe(status.UNAUTHENTICATED);
+    sink.close();
+    await h.expectEmpty();
+    await h.stop();
+  });
+});
+
 describe('quotas per identity', () => {
   let h: ProviderHarness;
   beforeAll(async () => {

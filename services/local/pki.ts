@@ -14,6 +14,8 @@ export interface CertOptions {
   readonly days?: number;
   /** Issue a certificate that expired yesterday (for tests). */
   readonly expired?: boolean;
+  /** Issue a certificate valid until this exact second (for tests of expiry while connected). */
+  readonly notAfter?: Date;
   /** "server" or "client" key usage. */
   readonly usage?: 'server' | 'client';
 }
@@ -64,11 +66,32 @@ export class DevCa {
       ...(options.san && options.san.length > 0 ? [`subjectAltName=${options.san.join(',')}`] : []),
     ];
     fs.writeFileSync(ext, lines.join('\n') + '\n');
-    // An expired certificate: valid for "-1 days", so its notAfter is already past.
-    const days = options.expired ? '-1' : String(options.days ?? 30);
-    openssl(['x509', '-req', '-in', csr, '-CA', this.cert, '-CAkey', this.key, '-CAcreateserial', '-out', cert, '-days', days, '-extfile', ext], outDir);
+    if (options.notAfter) {
+      this.signUntil(csr, ext, cert, options.notAfter, outDir);
+    } else {
+      // An expired certificate: valid for "-1 days", so its notAfter is already past.
+      const days = options.expired ? '-1' : String(options.days ?? 30);
+      openssl(['x509', '-req', '-in', csr, '-CA', this.cert, '-CAkey', this.key, '-CAcreateserial', '-out', cert, '-days', days, '-extfile', ext], outDir);
+    }
     fs.rmSync(csr);
     fs.rmSync(ext);
     return { cert, key };
+  }
+
+  /** `openssl x509` counts validity in days; `openssl ca` takes exact start and end times. */
+  private signUntil(csr: string, ext: string, cert: string, notAfter: Date, outDir: string): void {
+    const db = fs.mkdtempSync(path.join(outDir, '.ca-db-'));
+    const stamp = (d: Date) => d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z';
+    fs.writeFileSync(path.join(db, 'index.txt'), '');
+    const serial = Date.now().toString(16);
+    fs.writeFileSync(path.join(db, 'serial'), `${serial.length % 2 ? '0' : ''}${serial}\n`); // openssl wants whole bytes
+    const config = path.join(db, 'ca.cnf');
+    fs.writeFileSync(
+      config,
+      ['[ca]', 'default_ca = dev', '[dev]', `database = ${db}/index.txt`, `new_certs_dir = ${db}`, `serial = ${db}/serial`, 'default_md = sha256', 'policy = any', 'unique_subject = no', '[any]', 'commonName = supplied', ''].join('\n'),
+    );
+    const start = new Date(Date.now() - 60_000);
+    openssl(['ca', '-batch', '-config', config, '-cert', this.cert, '-keyfile', this.key, '-in', csr, '-out', cert, '-startdate', stamp(start), '-enddate', stamp(notAfter), '-extfile', ext, '-notext'], outDir);
+    fs.rmSync(db, { recursive: true, force: true });
   }
 }

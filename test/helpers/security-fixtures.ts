@@ -65,12 +65,12 @@ export class SecurityFixtures {
   }
 
   /** A client certificate issued by the test CA (or the other one, or already expired). */
-  clientCert(name: string, options: { otherCa?: boolean; expired?: boolean } = {}): CertFiles {
-    const key = `${name}/${options.otherCa ? 'o' : ''}${options.expired ? 'x' : ''}`;
+  clientCert(name: string, options: { otherCa?: boolean; expired?: boolean; notAfter?: Date } = {}): CertFiles {
+    const key = `${name}/${options.otherCa ? 'o' : ''}${options.expired ? 'x' : ''}${options.notAfter ? options.notAfter.getTime() : ''}`;
     let files = this.clients.get(key);
     if (!files) {
       const ca = options.otherCa ? this.otherCa : this.ca;
-      files = ca.issue(name, this.dir, `client-${key.replace(/[^a-z0-9-]/gi, '_')}`, { usage: 'client', expired: options.expired });
+      files = ca.issue(name, this.dir, `client-${key.replace(/[^a-z0-9-]/gi, '_')}`, { usage: 'client', expired: options.expired, notAfter: options.notAfter });
       this.clients.set(key, files);
     }
     return files;
