@@ -8,7 +8,7 @@ import type { ConsumerConfig } from './consumer-config';
 import { ConsumerMetrics } from './consumer-metrics';
 import { EventHandler } from './event-handler';
 import { PositionFlusher } from './position-flusher';
-import { PositionStore } from './position-store';
+import { type Position, PositionStore } from './position-store';
 import { ReceivedState } from './received-state';
 import { SinkClient } from './sink-client';
 
@@ -111,7 +111,7 @@ export class Consumer {
     await this.http.close();
   }
 
-  private openPositions() {
+  private openPositions(): Position | undefined {
     try {
       return this.positions?.open();
     } catch (err) {
