@@ -18,7 +18,7 @@ COPY --from=build --chown=node:node /app/dist ./dist
 # Named volumes mounted here start out owned by node, so the step can write them as that user.
 RUN mkdir -p /creds/provider /creds/orders /creds/sensors /creds/publisher && chown -R node:node /creds
 USER node
-CMD ["node", "dist/services/local/dev-credentials.js", "/creds"]
+CMD ["node", "dist/services/local/dev-credentials.js", "provider=/creds/provider", "orders=/creds/orders", "sensors=/creds/sensors", "publisher=/creds/publisher"]
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
@@ -27,6 +27,9 @@ COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --from=build --chown=node:node /app/proto ./proto
+# Consumers keep their resume position here (CONSUMER_STATE_FILE). Owned by node because the process
+# is not root, and a fresh named volume mounted here copies this ownership.
+RUN install -d -o node -g node -m 0755 /var/lib/tether
 USER node
 EXPOSE 50051 9464
 CMD ["node", "dist/services/provider/main.js"]

@@ -1,5 +1,6 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { SignJWT } from 'jose';
 import { DevCa } from './pki';
@@ -11,7 +12,7 @@ import { DevCa } from './pki';
  * own token. Tokens are signed with an Ed25519 key made here and thrown away: the provider gets the
  * public key only (jwks.json), so nothing in the stack can mint new tokens.
  *
- *     node dist/services/local/dev-credentials.js <out-dir>
+ *     node dist/services/local/dev-credentials.js provider=<dir> orders=<dir> sensors=<dir> publisher=<dir>
  */
 export const DEV_ISSUER = 'tether-dev';
 export const DEV_AUDIENCE = 'tether';
@@ -26,19 +27,20 @@ export const DEMO_IDENTITIES: Record<string, { sub: string; roles: string[]; pub
   provider: { sub: 'operator', roles: ['operator'] },
 };
 
-export async function makeDevCredentials(outDir: string, now = Date.now()): Promise<void> {
-  fs.mkdirSync(outDir, { recursive: true });
-  const work = fs.mkdtempSync(path.join(outDir, '.ca-'));
+/** Writes each demo service's credentials into its directory (`dirs` maps a DEMO_IDENTITIES key to one). */
+export async function makeDevCredentials(dirs: Record<string, string>, now = Date.now()): Promise<void> {
+  for (const name of Object.keys(DEMO_IDENTITIES)) if (!dirs[name]) throw new Error(`no directory for ${name}`);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-dev-ca-'));
   try {
     const ca = DevCa.create(work, 'ca', TOKEN_DAYS + 1);
-    const providerDir = path.join(outDir, 'provider');
+    const providerDir = dirs.provider;
     ca.issue('provider', providerDir, 'server', { san: ['DNS:provider', 'DNS:localhost', 'IP:127.0.0.1'], days: TOKEN_DAYS + 1 });
     const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
     const kid = `dev-${new Date(now).toISOString().slice(0, 19)}`;
     const jwk = { ...publicKey.export({ format: 'jwk' }), kid, alg: 'EdDSA', use: 'sig' };
     writeFile(path.join(providerDir, 'jwks.json'), JSON.stringify({ keys: [jwk] }, null, 2));
     for (const [dir, who] of Object.entries(DEMO_IDENTITIES)) {
-      const target = path.join(outDir, dir);
+      const target = dirs[dir];
       fs.mkdirSync(target, { recursive: true });
       fs.copyFileSync(ca.cert, path.join(target, 'ca.pem'));
       const { sub, ...grants } = who;
@@ -64,13 +66,13 @@ function writeFile(file: string, text: string): void {
 }
 
 if (require.main === module) {
-  const out = process.argv[2];
-  if (!out) {
-    process.stderr.write('usage: dev-credentials <out-dir>\n');
+  const dirs = Object.fromEntries(process.argv.slice(2).map((arg) => [arg.slice(0, arg.indexOf('=')), path.resolve(arg.slice(arg.indexOf('=') + 1))]));
+  if (Object.keys(DEMO_IDENTITIES).some((name) => !dirs[name])) {
+    process.stderr.write(`usage: dev-credentials ${Object.keys(DEMO_IDENTITIES).map((n) => `${n}=<dir>`).join(' ')}\n`);
     process.exit(2);
   }
-  makeDevCredentials(path.resolve(out)).then(
-    () => process.stdout.write(`dev credentials written to ${out}\n`),
+  makeDevCredentials(dirs).then(
+    () => process.stdout.write(`dev credentials written: ${Object.values(dirs).join(', ')}\n`),
     (err: unknown) => {
       process.stderr.write(`dev-credentials: ${(err as Error).message}\n`);
       process.exit(1);
