@@ -56,8 +56,13 @@ export class Audit {
   record(event: AuditEvent, detail: AuditDetail): void {
     const subject = detail.subject || UNVERIFIED;
     this.counter.inc({ event, subject: this.label(subject) });
-    if (event === 'quota-exceeded' && this.quiet(`${subject}\u0000${detail.code ?? ''}`)) return;
-    this.log.warn({ audit: event, ...detail, subject }, `audit: ${event}`);
+    let suppressed = 0;
+    if (event === 'quota-exceeded') {
+      const quiet = this.quiet(`${subject}\u0000${detail.code ?? ''}`);
+      if (quiet === 'quiet') return;
+      suppressed = quiet;
+    }
+    this.log.warn({ audit: event, ...detail, subject, ...(suppressed > 0 && { suppressed }) }, `audit: ${event}`);
   }
 
   private label(subject: string): string {
@@ -67,16 +72,16 @@ export class Audit {
     return subject;
   }
 
-  /** True when this key logged within the last second (and counts it as suppressed). */
-  private quiet(key: string): boolean {
+  /** 'quiet' when this key logged within the last second; else how many lines were held back before. */
+  private quiet(key: string): 'quiet' | number {
     const now = this.now();
     const entry = this.quietUntil.get(key);
     if (entry && now < entry.until) {
       entry.suppressed++;
-      return true;
+      return 'quiet';
     }
     if (this.quietUntil.size >= this.maxSubjectLabels) this.quietUntil.clear();
     this.quietUntil.set(key, { until: now + 1_000, suppressed: 0 });
-    return false;
+    return entry?.suppressed ?? 0;
   }
 }

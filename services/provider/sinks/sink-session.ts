@@ -138,7 +138,8 @@ export class SinkSession {
     this.ended = true;
     this.cancelOpenTimer();
     this.deps.log.warn({ peer: this.peer, subject: this.caller.subject, code: statusName(err.code), err: err.message }, 'sink stream refused');
-    if (err.code === status.PERMISSION_DENIED || err.code === status.RESOURCE_EXHAUSTED) {
+    // Denials, and quota refusals (they carry a retry delay; the provider-wide sink limit does not).
+    if (err.code === status.PERMISSION_DENIED || (err.code === status.RESOURCE_EXHAUSTED && err.retryAfterMs !== undefined)) {
       this.deps.audit?.record(err.code === status.PERMISSION_DENIED ? 'denied' : 'quota-exceeded', {
         subject: this.caller.subject,
         peer: this.peer,
