@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { commandArbitraries } from './commands';
+import { commandArbitraries } from './command-arbitraries';
 import { coverageReport } from './coverage';
 import { runModel, scenarioArb } from './scenario';
 
