@@ -1,6 +1,9 @@
 import { status } from '@grpc/grpc-js';
 import { type ProviderConfig, providerConfig } from '../services/provider/provider-config';
+import { EventHistory, type RetainedEvent } from '../services/provider/events/event-history';
 import { ProviderMetrics } from '../services/provider/provider-metrics';
+import { ReplayCursor, type ReplaySource } from '../services/provider/sinks/replay-cursor';
+import type { SinkSubscription } from '../services/provider/sinks/sink';
 import { encodeOutbound } from '../services/provider/sinks/sink-wire';
 import { Event } from '../shared/gen/tether/v1/event';
 import type { OpenSinkRequest } from '../shared/gen/tether/v1/sink';
@@ -131,4 +134,35 @@ describe('model regressions', () => {
       w.dispose();
     }
   });
+
+  /**
+   * Not a model run (the model's clock stands still while work runs): found reading EventHistory while
+   * modelling retention. A replay step reads the log through eventsFrom, which re-applies the age limit
+   * at every event; when the oldest events expire between two reads of the same step, the generator
+   * jumps to the new first event, the cursor moves past the expired ones, and the step reports no gap
+   * (ReplayCursor.step only compares the first retained sequence with its position before it starts).
+   * Here the clock moves 15 ms per read: events 1 and 2 expire during the step, 3 to 5 are replayed, and
+   * the consumer is never told that 1 and 2 were lost.
+   */
+  test('a replay overtaken by age in the middle of one step reports a gap', () => {
+    let clock = 100;
+    const history = new EventHistory({ historyMaxEvents: 100, historyMaxBytes: 1 << 20, historyMaxAgeMs: 100 }, () => {
+      clock += 15;
+      return clock - 15;
+    });
+    for (let seq = 1; seq <= 5; seq++) {
+      const bytes = Event.encode(Event.fromPartial({ topic: 'a', sequence: String(seq) })).finish();
+      const event: RetainedEvent = { sequence: seq, topic: 'a', tokens: ['a'], bytes, storedAt: 10 * (seq - 1), id: `e${seq}`, source: '', type: '', dataContentType: '', extensions: {} };
+      history.append(event);
+    }
+    const source: ReplaySource = { epoch: 'e', headSequence: 5, firstRetained: () => history.firstSequence ?? 6, eventsFrom: (from) => history.eventsFrom(from) };
+    const sub = { id: 's', owner: { closed: false }, pattern: 'a', attributes: null } as unknown as SinkSubscription;
+    const cursor = new ReplayCursor([sub], 1);
+    const replayed: number[] = [];
+    const step = cursor.step(source, 100, 100, (event) => replayed.push(event.sequence));
+    const lost = [1, 2, 3, 4, 5].filter((seq) => !replayed.includes(seq));
+    // Every event the consumer did not get is covered by a gap that starts after it.
+    for (const seq of lost) expect(step.gapFirst ?? 0).toBeGreaterThan(seq);
+  });
 });
+
