@@ -158,11 +158,18 @@ describe('model regressions', () => {
     const source: ReplaySource = { epoch: 'e', headSequence: 5, firstRetained: () => history.firstSequence ?? 6, eventsFrom: (from) => history.eventsFrom(from) };
     const sub = { id: 's', owner: { closed: false }, pattern: 'a', attributes: null } as unknown as SinkSubscription;
     const cursor = new ReplayCursor([sub], 1);
+    // A step can name one gap; retention that overtakes the cursor again is named by the next step.
     const replayed: number[] = [];
-    const step = cursor.step(source, 100, 100, (event) => replayed.push(event.sequence));
+    const gaps: number[] = [];
+    for (let steps = 0; steps < 10; steps++) {
+      const step = cursor.step(source, 100, 100, (event) => replayed.push(event.sequence));
+      if (step.gapFirst !== undefined) gaps.push(step.gapFirst);
+      if (step.done) break;
+    }
     const lost = [1, 2, 3, 4, 5].filter((seq) => !replayed.includes(seq));
-    // Every event the consumer did not get is covered by a gap that starts after it.
-    for (const seq of lost) expect(step.gapFirst ?? 0).toBeGreaterThan(seq);
+    expect(lost.length).toBeGreaterThan(0);
+    // Every event the consumer did not get is covered by a gap that starts after it, before anything later.
+    for (const seq of lost) expect(gaps.some((g) => g > seq && !replayed.some((r) => r > seq && r < g))).toBe(true);
   });
 });
 
