@@ -90,7 +90,7 @@ export class FaultInjector {
   private record(n: number, outcome: FaultOutcome): void {
     if (outcome.skipped) {
       this.skipped++;
-      this.ctx.findings.say(`fault #${n}: ${outcome.kind} skipped (no eligible target)`);
+      this.ctx.findings.say(`fault #${n}: ${outcome.kind} skipped (${outcome.target ? `${outcome.target} was not subscribed` : 'no idle target'})`);
       return;
     }
     const s = this.stats.get(outcome.kind) as KindStats;

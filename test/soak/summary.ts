@@ -51,7 +51,7 @@ export function printSummary(args: SoakArgs, timings: SoakTimings, faults: Fault
     '| fault | injected | reclaim seen | max fault → detection ms |',
     '|---|---|---|---|',
     ...[...faults.stats].map(([kind, s]) => `| ${kind} | ${s.injected} | ${kind === 'flood' ? 'n/a (must stay open)' : s.detected} | ${s.detected ? s.maxLatencyMs : ''} |`),
-    `| (skipped: no eligible target) | ${faults.skipped} | | |`,
+    `| (skipped: target not idle or not subscribed) | ${faults.skipped} | | |`,
     '',
     '| measure | value |',
     '|---|---|',

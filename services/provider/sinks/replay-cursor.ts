@@ -76,6 +76,8 @@ export class ReplayCursor {
     let scanned = 0;
     for (const event of source.eventsFrom(this.next)) {
       if (emitted >= maxEmits || scanned >= maxScan) break;
+      // Retention can move past the cursor while it reads (age is checked at every step): that is a gap too.
+      if (event.sequence > this.next) gapFirst ??= event.sequence;
       scanned++;
       this.next = event.sequence + 1;
       const ids: string[] = [];

@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { CLOSE_REASONS, type CloseReason } from '../../../shared/close-reason';
 import { OpenSinkResponse, type ResumeGap } from '../../../shared/gen/tether/v1/sink';
+import { truncateBytes } from '../../../shared/text-bounds';
 import type { Scheduler } from '../scheduler';
 import type { Identity } from '../security/identity';
 import type { Subscription, SubscriptionOwner } from '../subscriptions/subscription';
@@ -309,6 +310,8 @@ export class Sink implements SubscriptionOwner {
   /** An explicit gap for some subscriptions, split if its id list would exceed the message limit. */
   reportGap(ids: readonly string[], afterSequence: number | string, firstAvailable: number, reason: string, requestedEpoch = ''): void {
     const epoch = this.replaySource.epoch;
+    // Echoes are bounded: an epoch is a short id, and a longer one cannot have been this log's anyway.
+    requestedEpoch = truncateBytes(requestedEpoch, MAX_EPOCH_ECHO_BYTES);
     const base: ResumeGap = {
       subscriptionIds: [],
       requestedEpoch,
@@ -334,6 +337,8 @@ export class Sink implements SubscriptionOwner {
     this.flush();
   };
 }
+
+const MAX_EPOCH_ECHO_BYTES = 64;
 
 /** The status a politely ended stream gets, by reason. */
 const FINAL_STATUS: Record<'slow-consumer' | 'protocol-error' | 'evicted' | 'shutdown' | 'credentials-expired' | 'revoked', status> = {

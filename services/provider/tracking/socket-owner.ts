@@ -103,13 +103,15 @@ export class SocketOwner implements LivenessProbe {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     const state: SocketState = { peer, remoteEnded: false, closedBy: undefined, closed: false, socket, closedWaiters: new Set() };
     this.sockets.set(peer, state);
+    // Only an end or reset the peer started says it is gone. When grpc-js kills a session (keepalive), Node
+    // half-closes our side first; a proxy in between answers that FIN with its own, which is no crash.
     const watchEnd = (transport: net.Socket) => {
       transport.on('end', () => {
-        state.remoteEnded = true;
+        if (!transport.writableEnded) state.remoteEnded = true;
       });
       transport.on('error', () => {
         // ECONNRESET and the like: the peer vanished. http2 reports it to the calls; we only note it.
-        state.remoteEnded = true;
+        if (!transport.writableEnded) state.remoteEnded = true;
       });
     };
     watchEnd(socket);
