@@ -171,5 +171,37 @@ describe('model regressions', () => {
     // Every event the consumer did not get is covered by a gap that starts after it, before anything later.
     for (const seq of lost) expect(gaps.some((g) => g > seq && !replayed.some((r) => r > seq && r < g))).toBe(true);
   });
+
+  /**
+   * The same, overtaken three times in one step: event 1 has expired when the step starts, 2 expires
+   * before the step's first read and 4 before its second. ReplayCursor.step keeps the first gap it saw
+   * (`gapFirst ??= …`) and moves past the later ones, so no later step can name them: the only gap says
+   * "from 2", and events 2 and 4 are lost without a word (3 and 5 on are replayed). Naming the last jump
+   * (the first sequence read after it) would cover all three.
+   */
+  test('a replay overtaken again within one step names every loss', () => {
+    // The clock reads 105 when the step starts, 120 and 135 at its next two reads, then stands still.
+    const readings = [105, 120, 135];
+    const history = new EventHistory({ historyMaxEvents: 100, historyMaxBytes: 1 << 20, historyMaxAgeMs: 100 }, () => (readings.length > 1 ? (readings.shift() as number) : readings[0]));
+    for (let seq = 1; seq <= 10; seq++) {
+      const bytes = Event.encode(Event.fromPartial({ topic: 'a', sequence: String(seq) })).finish();
+      history.append({ sequence: seq, topic: 'a', tokens: ['a'], bytes, storedAt: 10 * (seq - 1), id: `e${seq}`, source: '', type: '', dataContentType: '', extensions: {} });
+    }
+    const source: ReplaySource = { epoch: 'e', headSequence: 10, firstRetained: () => history.firstSequence ?? 11, eventsFrom: (from) => history.eventsFrom(from) };
+    const sub = { id: 's', owner: { closed: false }, pattern: 'a', attributes: null } as unknown as SinkSubscription;
+    const cursor = new ReplayCursor([sub], 1);
+    const replayed: number[] = [];
+    const gaps: number[] = [];
+    for (let steps = 0; steps < 20; steps++) {
+      const step = cursor.step(source, 2, 100, (event) => replayed.push(event.sequence));
+      if (step.gapFirst !== undefined) gaps.push(step.gapFirst);
+      if (step.done) break;
+    }
+    const lost = Array.from({ length: 10 }, (_, i) => i + 1).filter((seq) => !replayed.includes(seq));
+    expect(lost).toEqual([1, 2, 4]);
+    // Each lost event is named by a gap that starts after it, with nothing replayed in between.
+    const named = (seq: number) => gaps.some((g) => g > seq && !replayed.some((r) => r > seq && r < g));
+    expect(lost.filter((seq) => !named(seq))).toEqual([]);
+  });
 });
 
