@@ -65,14 +65,20 @@ function stamped(payload: number): Buffer {
 function counter() {
   let count = 0;
   let firstAt = 0;
+  let cpuAtFirst = process.cpuUsage();
   const latencies: number[] = [];
   return (data: Uint8Array) => {
     const at = nowMs();
-    if (count === 0) firstAt = at;
+    if (count === 0) {
+      firstAt = at;
+      cpuAtFirst = process.cpuUsage();
+    }
     count++;
     if (args.latency) latencies.push(at - Buffer.from(data.buffer, data.byteOffset, data.byteLength).readDoubleLE(0));
     if (count === args.count) {
-      send({ type: 'done', count, firstAt, lastAt: at, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: percentile(latencies, 1) });
+      // CPU this consumer spent from its first event to its last (decoding, and decrypting under TLS).
+      const cpu = process.cpuUsage(cpuAtFirst);
+      send({ type: 'done', count, firstAt, lastAt: at, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: percentile(latencies, 1), cpuUs: cpu.user + cpu.system });
       setTimeout(() => process.exit(0), 50);
     }
   };
