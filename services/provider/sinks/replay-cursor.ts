@@ -13,12 +13,6 @@ export interface ReplaySource {
   eventsFrom(from: number): Iterable<RetainedEvent>;
 }
 
-export interface ReplayStep {
-  /** Set when retention had moved past the cursor: the first sequence it went on from. */
-  readonly gapFirst?: number;
-  readonly done: boolean;
-}
-
 /**
  * A resume in progress for some of a sink's subscriptions: a position in the log, read a little at a
  * time as the sink's stream drains. It holds a sequence number, never events, so it pins nothing; when
@@ -58,26 +52,32 @@ export class ReplayCursor {
   }
 
   /**
-   * Emits matching events from the cursor on, until `maxEmits` were emitted or `maxScan` read.
-   * Done when the cursor has passed the head or has no subscriptions left.
+   * Emits matching events from the cursor on, until `maxEmits` were emitted or `maxScan` read. Whenever
+   * retention has moved past the cursor (before the step, or while it reads: age is checked at every read),
+   * `gap` is called with the first sequence it goes on from, before anything after it is emitted.
+   * Returns true when the cursor has passed the head or has no subscriptions left.
    */
-  step(source: ReplaySource, maxEmits: number, maxScan: number, emit: (event: RetainedEvent, ids: string[]) => void): ReplayStep {
-    let gapFirst: number | undefined;
+  step(
+    source: ReplaySource,
+    maxEmits: number,
+    maxScan: number,
+    emit: (event: RetainedEvent, ids: string[]) => void,
+    gap: (after: number, firstAvailable: number) => void,
+  ): boolean {
     const first = source.firstRetained();
     if (first > this.next) {
-      gapFirst = first;
+      gap(this.next - 1, first);
       this.next = first;
     }
     if (this.ids.size === 0) {
       this.next = source.headSequence + 1;
-      return { gapFirst, done: true };
+      return true;
     }
     let emitted = 0;
     let scanned = 0;
     for (const event of source.eventsFrom(this.next)) {
       if (emitted >= maxEmits || scanned >= maxScan) break;
-      // Retention can move past the cursor while it reads (age is checked at every step): that is a gap too.
-      if (event.sequence > this.next) gapFirst ??= event.sequence;
+      if (event.sequence > this.next) gap(this.next - 1, event.sequence);
       scanned++;
       this.next = event.sequence + 1;
       const ids: string[] = [];
@@ -89,6 +89,6 @@ export class ReplayCursor {
         emitted++;
       }
     }
-    return { gapFirst, done: this.next > source.headSequence };
+    return this.next > source.headSequence;
   }
 }

@@ -299,12 +299,16 @@ export class Sink implements SubscriptionOwner {
 
   private stepReplay(): void {
     const cursor = this.cursors[0];
-    const before = cursor.position;
-    const step = cursor.step(this.replaySource, this.limits.batchMaxEvents, this.limits.replayScanPerTurn, (event, ids) => {
-      for (const d of this.split(event.bytes, ids)) this.queue.pushReplay(d);
-    });
-    if (step.gapFirst !== undefined) this.reportGap(cursor.subscriptionIds, before, step.gapFirst, 'history no longer reaches back to the requested sequence');
-    if (step.done) this.cursors.shift();
+    const done = cursor.step(
+      this.replaySource,
+      this.limits.batchMaxEvents,
+      this.limits.replayScanPerTurn,
+      (event, ids) => {
+        for (const d of this.split(event.bytes, ids)) this.queue.pushReplay(d);
+      },
+      (after, first) => this.reportGap(cursor.subscriptionIds, after, first, 'history no longer reaches back to the requested sequence'),
+    );
+    if (done) this.cursors.shift();
   }
 
   /** An explicit gap for some subscriptions, split if its id list would exceed the message limit. */
