@@ -3,7 +3,7 @@ import { sinkMemoryBench } from './memory-sinks';
 import { reclaimLatencyBench } from './reclaim-latency';
 import { reclaimCostBench, routingBench, subscriptionMemoryBench } from './registry';
 import { restartBench } from './restart';
-import { securityBench } from './security';
+import { securityFanoutBench, securityLatencyBench } from './security';
 import { type BenchResult, machine, printTable, writeResult } from './lib/report';
 
 /**
@@ -19,7 +19,8 @@ const BENCHES: Record<string, (quick: boolean) => Promise<BenchResult>> = {
   'reclaim-latency': reclaimLatencyBench,
   'memory-sinks': sinkMemoryBench,
   restart: restartBench,
-  security: securityBench,
+  'security-fanout': securityFanoutBench,
+  'security-latency': securityLatencyBench,
 };
 
 async function main(): Promise<void> {
