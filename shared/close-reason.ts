@@ -11,6 +11,7 @@ export const CLOSE_REASONS = {
   shutdown: { reconnect: true, description: 'the provider is shutting down' },
   'protocol-error': { reconnect: false, description: 'the consumer broke the sink protocol' },
   'connection-lost': { reconnect: true, description: 'the shared connection was torn down for another sink on it' },
+  'replica-lost': { reconnect: true, description: 'the provider replica holding the sink died or was cut off from the shared log' },
 } as const;
 
 export type CloseReason = keyof typeof CLOSE_REASONS;

@@ -127,7 +127,7 @@ async function publish(): Promise<void> {
   });
   const publishBatch = async (events: Event[]) => {
     while (sentBatches - answered >= IN_FLIGHT) await answerArrived();
-    stream.write({ batchId: String(++sentBatches), events });
+    stream.write({ batchId: String(++sentBatches), events, idempotencyKey: '' });
   };
   send({ type: 'ready' });
   await new Promise<void>((resolve) => process.once('message', () => resolve()));

@@ -1,10 +1,11 @@
 import * as os from 'node:os';
 import { type ConfigOf, int, loadConfig, str } from '../../shared/config';
+import { parseAddressList } from '../../shared/address-list';
 import { parseSubscriptionList } from '../../shared/subscription-spec';
 
 /** Every setting of the consumer service. */
 export const consumerSettings = {
-  providerAddress: str('TETHER_PROVIDER_ADDRESS', '127.0.0.1:50051', 'host:port of the event provider.'),
+  providerAddress: str('TETHER_PROVIDER_ADDRESS', '127.0.0.1:50051', 'host:port of the event provider; a comma-separated list of replicas to fail over between, first preferred.'),
   name: str('CONSUMER_NAME', '', 'Consumer name shown by the tracker; empty means the host name.'),
   subscriptions: str('CONSUMER_SUBSCRIPTIONS', '>', "Subscriptions: `[id=]pattern[key=value,…]` separated by ';'; `{1..300}` expands a range."),
   host: str('CONSUMER_HOST', '0.0.0.0', 'Address the health and metrics endpoints listen on.'),
@@ -27,6 +28,11 @@ export type ConsumerConfig = ConfigOf<typeof consumerSettings>;
 
 export function consumerConfigFromEnv(env: Record<string, string | undefined> = process.env): ConsumerConfig {
   const config = loadConfig(consumerSettings, env, (c) => {
+    try {
+      parseAddressList(c.providerAddress);
+    } catch (err) {
+      return [`TETHER_PROVIDER_ADDRESS: ${(err as Error).message}`];
+    }
     try {
       if (parseSubscriptionList(c.subscriptions, c.maxSubscriptions).length === 0) return ['CONSUMER_SUBSCRIPTIONS is empty'];
     } catch (err) {

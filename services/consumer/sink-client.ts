@@ -1,4 +1,5 @@
 import { type ClientDuplexStream, credentials, status } from '@grpc/grpc-js';
+import { AddressList } from '../../shared/address-list';
 import { Backoff } from '../../shared/backoff';
 import { clientOptions } from '../../shared/client-options';
 import { statusName } from '../../shared/errors';
@@ -14,11 +15,14 @@ type Call = ClientDuplexStream<OpenSinkRequest, OpenSinkResponse>;
 /**
  * Keeps one sink open to the provider: opens it, registers every subscription in one message (resuming
  * after the last handled sequence once it has one), reads immediately, and on any break reconnects with
- * jittered capped exponential backoff. A provider that sends nothing, not even a heartbeat, for
- * idleTimeoutMs is treated as gone.
+ * jittered capped exponential backoff, to the next address of its list: with several provider replicas
+ * a consumer fails over and resumes from the same position on another. A provider that sends nothing,
+ * not even a heartbeat, for idleTimeoutMs is treated as gone.
  */
 export class SinkClient {
-  private readonly client: SinkServiceClient;
+  private readonly addresses: AddressList;
+  /** One client per provider address, made when first used. */
+  private readonly clients = new Map<string, SinkServiceClient>();
   private readonly backoff: Backoff;
   private call: Call | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -37,7 +41,7 @@ export class SinkClient {
     private readonly log: Logger,
     private readonly onChange: () => void,
   ) {
-    this.client = new SinkServiceClient(config.providerAddress, credentials.createInsecure(), clientOptions(config.keepaliveTimeMs, config.keepaliveTimeoutMs));
+    this.addresses = new AddressList(config.providerAddress);
     this.backoff = new Backoff(config.backoffInitialMs, config.backoffMaxMs);
   }
 
@@ -71,13 +75,14 @@ export class SinkClient {
       clearTimeout(timer);
     }
     this.drop('stopping');
-    this.client.close();
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
   }
 
   private connect(): void {
     if (this.stopped) return;
     this.connects++;
-    const call = this.client.openSink();
+    const call = this.client().openSink();
     this.call = call;
     call.on('data', (msg: OpenSinkResponse) => this.onMessage(call, msg));
     call.on('error', (err: Error & { code?: number }) => this.onBroken(call, `${statusName(err.code ?? status.UNKNOWN)}: ${err.message}`));
@@ -149,13 +154,30 @@ export class SinkClient {
     }
   }
 
+  /** The client for the current address. */
+  private client(): SinkServiceClient {
+    const address = this.addresses.current;
+    let client = this.clients.get(address);
+    if (!client) {
+      client = new SinkServiceClient(address, credentials.createInsecure(), clientOptions(this.config.keepaliveTimeMs, this.config.keepaliveTimeoutMs));
+      this.clients.set(address, client);
+    }
+    return client;
+  }
+
+  get address(): string {
+    return this.addresses.current;
+  }
+
   private onBroken(call: Call, why: string): void {
     if (call !== this.call) return;
     this.drop(why);
     if (this.stopped) return;
     const delay = this.backoff.next();
+    const from = this.addresses.current;
+    const to = this.addresses.advance();
     this.metrics.reconnects.inc();
-    this.log.warn({ why, retryInMs: delay, attempt: this.backoff.attempts }, 'sink broken; reconnecting');
+    this.log.warn({ why, retryInMs: delay, attempt: this.backoff.attempts, from, to }, 'sink broken; reconnecting');
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 

@@ -9,13 +9,29 @@ export interface ReplaySource {
   readonly headSequence: number;
   /** The oldest sequence still retained, or headSequence + 1 when nothing is. */
   firstRetained(): number;
-  /** Retained events with sequence ≥ from, oldest first. */
-  eventsFrom(from: number): Iterable<RetainedEvent>;
+  /** A reader of retained events from `from` on, oldest first. */
+  reader(from: number): LogReader;
+}
+
+/**
+ * Reads the log a little at a time. `next` returns what is at hand now; an older part of a durable log
+ * is fetched into a bounded read-ahead buffer meanwhile (`pending`), and `whenReady` says when to ask again.
+ */
+export interface LogReader {
+  /** The next retained event at or after the reader's position, or undefined if none is at hand now. */
+  next(): RetainedEvent | undefined;
+  /** True while events the reader needs are being fetched. */
+  readonly pending: boolean;
+  /** Calls `fn` once when a fetch has finished (at once when nothing is pending). */
+  whenReady(fn: () => void): void;
+  close(): void;
 }
 
 export interface ReplayStep {
   /** Set when retention had moved past the cursor: the first sequence it went on from. */
   readonly gapFirst?: number;
+  /** The position before the gap, when it opened in the middle of a step. */
+  readonly gapAfter?: number;
   readonly done: boolean;
 }
 
@@ -29,6 +45,7 @@ export interface ReplayStep {
 export class ReplayCursor {
   private readonly index = new SubscriptionIndex();
   private readonly ids = new Set<string>();
+  private reader: LogReader | undefined;
 
   constructor(
     subs: readonly SinkSubscription[],
@@ -52,6 +69,21 @@ export class ReplayCursor {
     return this.ids.has(id);
   }
 
+  /** True while the log is fetching what the cursor needs next: the sink waits for `whenReady`. */
+  get pending(): boolean {
+    return this.reader?.pending ?? false;
+  }
+
+  whenReady(fn: () => void): void {
+    if (this.reader) this.reader.whenReady(fn);
+    else fn();
+  }
+
+  close(): void {
+    this.reader?.close();
+    this.reader = undefined;
+  }
+
   /** An unsubscribe during the replay. */
   drop(sub: SinkSubscription): void {
     if (this.ids.delete(sub.id)) this.index.remove(sub, sub.pattern.split('.'));
@@ -63,20 +95,30 @@ export class ReplayCursor {
    */
   step(source: ReplaySource, maxEmits: number, maxScan: number, emit: (event: RetainedEvent, ids: string[]) => void): ReplayStep {
     let gapFirst: number | undefined;
+    let gapAfter: number | undefined;
     const first = source.firstRetained();
     if (first > this.next) {
       gapFirst = first;
       this.next = first;
+      this.close();
     }
     if (this.ids.size === 0) {
       this.next = source.headSequence + 1;
+      this.close();
       return { gapFirst, done: true };
     }
     let emitted = 0;
     let scanned = 0;
-    for (const event of source.eventsFrom(this.next)) {
-      if (emitted >= maxEmits || scanned >= maxScan) break;
+    this.reader ??= source.reader(this.next);
+    while (emitted < maxEmits && scanned < maxScan) {
+      const event = this.reader.next();
+      if (!event) break;
       scanned++;
+      if (event.sequence > this.next && gapFirst === undefined) {
+        // Retention moved past the cursor while it read.
+        gapFirst = event.sequence;
+        gapAfter = this.next - 1;
+      }
       this.next = event.sequence + 1;
       const ids: string[] = [];
       this.index.match(event.tokens, (sub) => {
@@ -87,6 +129,8 @@ export class ReplayCursor {
         emitted++;
       }
     }
-    return { gapFirst, done: this.next > source.headSequence };
+    const done = !this.reader.pending && this.next > source.headSequence;
+    if (done) this.close();
+    return { gapFirst, gapAfter, done };
   }
 }

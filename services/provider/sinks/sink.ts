@@ -187,7 +187,7 @@ export class Sink implements SubscriptionOwner {
     this.currentState = 'closing';
     this.stream.offDrain(this.onDrain);
     this.queue.clear();
-    this.cursors.length = 0;
+    this.dropCursors();
   }
 
   /**
@@ -203,10 +203,16 @@ export class Sink implements SubscriptionOwner {
     const subs = [...this.subs.values()];
     this.subs.clear();
     this.queue.clear();
-    this.cursors.length = 0;
+    this.dropCursors();
     this.endStream(reason, wasBlocked, detail);
     this.hooks.retire(subs);
     this.hooks.closed(this, reason, subs.length, detectedAt);
+  }
+
+  /** A cursor may hold a reader of a durable log: release it. */
+  private dropCursors(): void {
+    for (const cursor of this.cursors) cursor.close();
+    this.cursors.length = 0;
   }
 
   private endStream(reason: CloseReason, wasBlocked: boolean, detail: CloseDetail): void {
@@ -222,7 +228,8 @@ export class Sink implements SubscriptionOwner {
       case 'slow-consumer':
       case 'protocol-error':
       case 'evicted':
-      case 'shutdown': {
+      case 'shutdown':
+      case 'replica-lost': {
         // A stream stuck on flow control cannot take a goodbye: reset just that stream.
         if (wasBlocked) {
           this.stream.reset();
@@ -275,8 +282,11 @@ export class Sink implements SubscriptionOwner {
       if (this.cursors.length > 0 && this.queue.replays < this.limits.batchMaxEvents) this.stepReplay();
       const out = this.queue.take(this.limits.maxMessageBytes);
       if (!out) {
-        // A replay that scanned its budget without a match goes on next turn, never in a tight loop.
-        if (this.cursors.length > 0) this.scheduleFlush();
+        // A replay that scanned its budget without a match goes on next turn, never in a tight loop;
+        // one waiting for the log to fetch goes on when the fetch is done.
+        const cursor = this.cursors[0];
+        if (cursor?.pending) cursor.whenReady(this.onReplayReady);
+        else if (cursor) this.scheduleFlush();
         return;
       }
       if (this.requestsPaused && this.queue.controls * 2 < this.limits.maxControlReplies) {
@@ -297,7 +307,7 @@ export class Sink implements SubscriptionOwner {
     const step = cursor.step(this.replaySource, this.limits.batchMaxEvents, this.limits.replayScanPerTurn, (event, ids) => {
       for (const d of this.split(event.bytes, ids)) this.queue.pushReplay(d);
     });
-    if (step.gapFirst !== undefined) this.reportGap(cursor.subscriptionIds, before, step.gapFirst, 'history no longer reaches back to the requested sequence');
+    if (step.gapFirst !== undefined) this.reportGap(cursor.subscriptionIds, step.gapAfter ?? before, step.gapFirst, 'history no longer reaches back to the requested sequence');
     if (step.done) this.cursors.shift();
   }
 
@@ -323,6 +333,20 @@ export class Sink implements SubscriptionOwner {
     this.reply({ kind: { $case: 'heartbeat', value: { headSequence: String(this.replaySource.headSequence) } } });
   }
 
+  /**
+   * The log skipped positions this replica will never see (a shared log's retention moved past its
+   * follower): every live subscription hears of it. Those being replayed find the jump themselves.
+   */
+  logGap(firstMissing: number, firstAvailable: number): void {
+    if (this.currentState !== 'open') return;
+    const ids = [...this.subs.keys()].filter((id) => !this.cursors.some((c) => c.covers(id)));
+    if (ids.length > 0) this.reportGap(ids, firstMissing - 1, firstAvailable, 'the shared log no longer holds events this replica had not yet read');
+  }
+
+  private readonly onReplayReady = (): void => {
+    if (this.currentState === 'open') this.scheduleFlush();
+  };
+
   private readonly onDrain = (): void => {
     this.blockedSince = null;
     this.touch();
@@ -331,7 +355,8 @@ export class Sink implements SubscriptionOwner {
 }
 
 /** The status a politely ended stream gets, by reason. */
-const FINAL_STATUS: Record<'slow-consumer' | 'protocol-error' | 'evicted' | 'shutdown', status> = {
+const FINAL_STATUS: Record<'slow-consumer' | 'protocol-error' | 'evicted' | 'shutdown' | 'replica-lost', status> = {
+  'replica-lost': status.UNAVAILABLE,
   'slow-consumer': status.RESOURCE_EXHAUSTED,
   'protocol-error': status.FAILED_PRECONDITION,
   evicted: status.OK,

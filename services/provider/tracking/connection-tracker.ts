@@ -26,6 +26,8 @@ export class ConnectionTracker {
   private readonly reclaimedSubscriptions = new Map<CloseReason, number>(ALL_CLOSE_REASONS.map((r) => [r, 0]));
   private readonly latencies: LatencyWindow;
   private readonly listeners = new Map<ReclaimListener, EndListener>();
+  /** Sinks closed when this replica fenced itself, not yet reported: see `takeFenced`. */
+  private fenced: Reclaim[] = [];
   private cancelSweep: (() => void) | undefined;
 
   constructor(
@@ -163,9 +165,34 @@ export class ConnectionTracker {
     }
   }
 
+  /**
+   * The sinks closed as replica-lost when this replica fenced itself. They are reported (counted,
+   * announced) only by whoever claims the lost incarnation of this replica: this replica if it gets back
+   * to NATS first, another otherwise, so each is reported once across the fleet.
+   */
+  takeFenced(): Reclaim[] {
+    const out = this.fenced;
+    this.fenced = [];
+    return out;
+  }
+
+  /** Records a reclaim this replica reports for the fleet (a lost replica's sink, or its own fenced ones). */
+  report(record: Reclaim): void {
+    this.reclaimedSinks.set(record.reason, (this.reclaimedSinks.get(record.reason) ?? 0) + 1);
+    this.reclaimedSubscriptions.set(record.reason, (this.reclaimedSubscriptions.get(record.reason) ?? 0) + record.subscriptionCount);
+    this.latencies.add(record.sinceLastActivityMs);
+    this.metrics.recordReclaim(record.reason, record.subscriptionCount, record.sinceLastActivityMs);
+    this.log.info(
+      { sinkId: record.sinkId, consumer: record.consumerName, replica: record.replicaId, reason: record.reason, subscriptions: record.subscriptionCount },
+      'sink reclaimed',
+    );
+    this.announce(record);
+  }
+
   private onClosed(sink: Sink, reason: CloseReason, subscriptionCount: number, detectedAt: number): void {
     this.sinks.delete(sink.id);
     const record: Reclaim = {
+      replicaId: this.config.replicaId,
       sinkId: sink.id,
       consumerName: sink.identity.consumerName,
       peer: sink.identity.peer,
@@ -175,6 +202,11 @@ export class ConnectionTracker {
       sinceLastActivityMs: Math.max(0, detectedAt - sink.lastActivity),
       sinkAgeMs: detectedAt - sink.openedAt,
     };
+    if (reason === 'replica-lost') {
+      this.log.warn({ sinkId: record.sinkId, consumer: record.consumerName, subscriptions: subscriptionCount }, 'sink closed: this replica is cut off from the shared log');
+      if (this.fenced.length < this.config.maxSinks) this.fenced.push(record);
+      return;
+    }
     this.reclaimedSinks.set(reason, (this.reclaimedSinks.get(reason) ?? 0) + 1);
     this.reclaimedSubscriptions.set(reason, (this.reclaimedSubscriptions.get(reason) ?? 0) + subscriptionCount);
     this.latencies.add(record.sinceLastActivityMs);
@@ -191,6 +223,10 @@ export class ConnectionTracker {
       },
       'sink reclaimed',
     );
+    this.announce(record);
+  }
+
+  private announce(record: Reclaim): void {
     for (const listener of [...this.listeners.keys()]) {
       // A listener that throws must not break the close path it is called from.
       try {
