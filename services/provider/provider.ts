@@ -94,7 +94,7 @@ export class Provider {
     this.fleet = fleet ?? new SoloFleet();
     // A fenced replica (cut off from the shared log) takes no new sinks: its consumers go elsewhere.
     const accepting = () => this.accepting && !fleet?.fenced;
-    const requests = new SinkRequests(config, log, this.router);
+    const requests = new SinkRequests(config, log, this.router, this.eventLog.kind === 'jetstream' ? config.resumeCatchUpMs : 0);
     this.server.addService(sinkServiceDefinition, {
       openSink: createSinkHandler({ config, tracker: this.tracker, requests, source: this.router, sockets: this.sockets, scheduler, log, accepting }),
     });

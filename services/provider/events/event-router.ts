@@ -84,6 +84,10 @@ export class EventRouter implements ReplaySource, LogListener {
     return this.log.reader(from);
   }
 
+  waitForHead(position: number, timeoutMs: number): Promise<boolean> {
+    return this.log.waitForHead(position, timeoutMs);
+  }
+
   /** From the log: events in position order, each once. */
   events(events: readonly RetainedEvent[]): void {
     for (const event of events) this.route(event);

@@ -11,6 +11,8 @@ export interface ReplaySource {
   firstRetained(): number;
   /** A reader of retained events from `from` on, oldest first. */
   reader(from: number): LogReader;
+  /** Resolves true once this replica's head has reached `position`, false after `timeoutMs`. */
+  waitForHead(position: number, timeoutMs: number): Promise<boolean>;
 }
 
 /**
