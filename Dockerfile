@@ -14,6 +14,9 @@ COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --from=build --chown=node:node /app/proto ./proto
+# Consumers keep their resume position here (CONSUMER_STATE_FILE). Owned by node because the process
+# is not root, and a fresh named volume mounted here copies this ownership.
+RUN install -d -o node -g node -m 0755 /var/lib/tether
 USER node
 EXPOSE 50051 9464
 CMD ["node", "dist/services/provider/main.js"]

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
-import { type Client, type ClientDuplexStream, credentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { type CallOptions, type Client, type ClientDuplexStream, credentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
 interface ReflectionResponse {
@@ -22,7 +22,7 @@ function reflectionProtoRoot(): string {
  * for the file that declares a service (and its imports) and builds a dynamic client from it.
  */
 export class ReflectionClient {
-  private readonly stub: Client & { ServerReflectionInfo(): ClientDuplexStream<object, ReflectionResponse> };
+  private readonly stub: Client & { ServerReflectionInfo(options: CallOptions): ClientDuplexStream<object, ReflectionResponse> };
 
   constructor(private readonly address: string) {
     const def = protoLoader.loadSync('grpc/reflection/v1/reflection.proto', { ...REFLECTION_OPTIONS, includeDirs: [reflectionProtoRoot()] });
@@ -34,14 +34,14 @@ export class ReflectionClient {
     this.stub.close();
   }
 
-  async listServices(): Promise<string[]> {
-    const res = await this.ask({ list_services: '' });
+  async listServices(deadline: number): Promise<string[]> {
+    const res = await this.ask({ list_services: '' }, deadline);
     return (res.list_services_response?.service ?? []).map((s) => s.name).sort();
   }
 
   /** A client constructor and method table for a fully qualified service name. */
-  async serviceClient(serviceName: string): Promise<{ client: Client; methods: Record<string, protoLoader.MethodDefinition<object, object>> }> {
-    const res = await this.ask({ file_containing_symbol: serviceName });
+  async serviceClient(serviceName: string, deadline: number): Promise<{ client: Client; methods: Record<string, protoLoader.MethodDefinition<object, object>> }> {
+    const res = await this.ask({ file_containing_symbol: serviceName }, deadline);
     const files = res.file_descriptor_response?.file_descriptor_proto ?? [];
     const w = new BinaryWriter();
     for (const file of files) w.uint32((1 << 3) | 2).bytes(file); // FileDescriptorSet.file = 1
@@ -55,9 +55,10 @@ export class ReflectionClient {
     return { client: new Ctor(this.address, credentials.createInsecure()), methods: service as never };
   }
 
-  private ask(request: object): Promise<ReflectionResponse> {
+  /** One request on its own reflection stream, ended by the deadline if the server never answers. */
+  private ask(request: object, deadline: number): Promise<ReflectionResponse> {
     return new Promise((resolve, reject) => {
-      const call = this.stub.ServerReflectionInfo();
+      const call = this.stub.ServerReflectionInfo({ deadline });
       call.on('data', (res: ReflectionResponse) => {
         call.end();
         if (res.error_response) reject(new Error(`reflection: ${res.error_response.error_message}`));

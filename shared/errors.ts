@@ -33,6 +33,11 @@ export class TetherError extends Error {
     return new TetherError(status.NOT_FOUND, message);
   }
 
+  /** The system is not in a state the operation needs (e.g. a state directory that cannot be written). */
+  static failedPrecondition(message: string): TetherError {
+    return new TetherError(status.FAILED_PRECONDITION, message);
+  }
+
   static unavailable(message: string): TetherError {
     return new TetherError(status.UNAVAILABLE, message);
   }

@@ -1,12 +1,27 @@
-import pino, { type Logger } from 'pino';
+import pino, { type Level, type Logger } from 'pino';
 
 export type { Logger };
+
+/** The levels LOG_LEVEL accepts: pino's, plus `silent`. */
+export const LOG_LEVELS: readonly (Level | 'silent')[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * LOG_LEVEL, checked here because pino throws a bare stack trace on an unknown level. The error
+ * message is one line naming the variable and the allowed values, like any other config error.
+ */
+export function logLevelFromEnv(env: Record<string, string | undefined> = process.env): Level | 'silent' {
+  const raw = env.LOG_LEVEL ?? '';
+  if (raw === '') return 'info';
+  const level = LOG_LEVELS.find((l) => l === raw.toLowerCase());
+  if (!level) throw new Error(`invalid configuration: LOG_LEVEL=${JSON.stringify(raw)}: must be one of ${LOG_LEVELS.join(', ')}`);
+  return level;
+}
 
 /**
  * JSON logs by default; `LOG_PRETTY=1` pretty-prints for a terminal (pino-pretty is a dev dependency,
  * so production images stay JSON-only).
  */
-export function createLogger(name: string, level = process.env.LOG_LEVEL ?? 'info'): Logger {
+export function createLogger(name: string, level: Level | 'silent' = logLevelFromEnv()): Logger {
   const pretty = process.env.LOG_PRETTY === '1' || process.env.LOG_PRETTY === 'true';
   if (pretty) {
     try {

@@ -1,14 +1,22 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { REPO_ROOT, loadCompose, localise } from '../services/local/compose-local';
+import { runHealthcheck } from '../services/local/health-check';
 import { waitFor } from './helpers/wait';
 
 // Issue 3: every compose service's command and environment, read from docker-compose.yml itself (so the
 // two cannot drift), started on this machine with addresses rewritten to loopback.
 const ROOT = REPO_ROOT;
 
-function run(argv: string[], env: Record<string, string> = {}): ChildProcess {
+function run(argv: string[], env: Record<string, string> = {}): ChildProcess & { output: () => string } {
   const [cmd, ...args] = argv;
-  return spawn(cmd === 'node' ? process.execPath : cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd === 'node' ? process.execPath : cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  // Keep the tail only, and always read: a full pipe would stall the service.
+  for (const s of [child.stdout, child.stderr]) s?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-64 * 1024)));
+  return Object.assign(child, { output: () => output });
 }
 
 function runSync(argv: string[]): { code: number | null; stdout: string } {
@@ -17,13 +25,62 @@ function runSync(argv: string[]): { code: number | null; stdout: string } {
   return { code: res.status, stdout: res.stdout };
 }
 
-test('docker compose services start from their compose command and environment; events reach both consumers; a kill shows as a reclaim', async () => {
-  const services = loadCompose();
+/**
+ * Directories the Dockerfile's final stage creates owned by node, before it switches to `USER node`:
+ * `install -d … -o node …`, or `mkdir` plus `chown node[:node]` in one RUN.
+ */
+function nodeOwnedDirs(dockerfile: string): string[] {
+  const finalStage = dockerfile.replace(/\\\n/g, ' ').split(/^FROM\s/m).at(-1) ?? '';
+  const [beforeUser, afterUser] = finalStage.split(/^USER\s+node\s*$/m);
+  if (afterUser === undefined) throw new Error('the final stage does not switch to USER node');
+  const dirs: string[] = [];
+  for (const run of beforeUser.match(/^RUN\s.*$/gm) ?? []) {
+    const commands = run.replace(/^RUN\s+/, '').split(/&&|;/).map((c) => c.trim().split(/\s+/));
+    const made = new Set<string>();
+    for (const [cmd, ...args] of commands) {
+      const paths = args.filter((a) => a.startsWith('/'));
+      if (cmd === 'install' && args.includes('-d') && args[args.indexOf('-o') + 1] === 'node') dirs.push(...paths);
+      if (cmd === 'mkdir') paths.forEach((p) => made.add(p));
+      if (cmd === 'chown' && /^node(:node)?$/.test(args.find((a) => !a.startsWith('-')) ?? '')) dirs.push(...paths.filter((p) => made.has(p)));
+    }
+  }
+  return dirs.map((d) => path.posix.normalize(d));
+}
+
+test('each consumer keeps CONSUMER_STATE_FILE on its own declared volume, in a directory the image creates for the node user', () => {
+  const compose = loadCompose();
+  const imageDirs = nodeOwnedDirs(fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'));
+  const consumers = Object.entries(compose.services).filter(([, svc]) => svc.command.includes('dist/services/consumer/main.js'));
+  expect(consumers.map(([name]) => name).sort()).toEqual(['consumer-orders', 'consumer-sensors']);
+  const volumesUsed: string[] = [];
+  for (const [name, svc] of consumers) {
+    const file = svc.environment?.CONSUMER_STATE_FILE;
+    expect({ name, file: path.posix.isAbsolute(file ?? '') }).toEqual({ name, file: true });
+    const mount = (svc.volumes ?? []).map((v) => v.split(':')).find(([, target]) => path.posix.dirname(file as string) === path.posix.normalize(target));
+    expect({ name, mounted: !!mount }).toEqual({ name, mounted: true });
+    const [volume, target] = mount as string[];
+    expect(Object.keys(compose.volumes ?? {})).toContain(volume); // a named volume, so it outlives the container
+    expect(imageDirs).toContain(path.posix.normalize(target)); // a fresh volume copies this directory's owner: node can write
+    volumesUsed.push(volume);
+  }
+  expect(new Set(volumesUsed).size).toBe(volumesUsed.length); // one volume per consumer
+});
+
+test('docker compose services start from their compose command and environment; events reach both consumers; a kill shows as a reclaim; a restarted consumer resumes', async () => {
+  const compose = loadCompose();
+  const services = compose.services;
   expect(Object.keys(services).sort()).toEqual(['consumer-orders', 'consumer-sensors', 'provider', 'publisher']);
-  const local = Object.fromEntries((await localise(services, false)).map((s) => [s.name, s]));
-  const children = new Map<string, ChildProcess>();
-  const healthy = (name: string) => runSync(local[name].health as string[]).code === 0;
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-compose-'));
+  const local = Object.fromEntries((await localise(compose, { preferPublished: false, stateDir })).map((s) => [s.name, s]));
+  const children = new Map<string, ReturnType<typeof run>>();
+  const healthy = async (name: string) => runHealthcheck(local[name].health?.command as string[], local[name].health?.timeoutMs as number, ROOT);
   try {
+    // Each consumer's state file lies in the local directory standing in for its volume.
+    for (const name of ['consumer-orders', 'consumer-sensors']) {
+      expect(path.dirname(local[name].env.CONSUMER_STATE_FILE)).toBe(path.join(stateDir, `${name}-state`));
+      expect(fs.statSync(path.join(stateDir, `${name}-state`)).isDirectory()).toBe(true);
+    }
+
     // Start in depends_on order, each gated on its own compose healthcheck command.
     children.set('provider', run(local.provider.command, local.provider.env));
     await waitFor('provider healthcheck', () => healthy('provider'), 15_000, 100);
@@ -31,11 +88,16 @@ test('docker compose services start from their compose command and environment; 
       expect(services[name].depends_on?.provider.condition).toBe('service_healthy');
       children.set(name, run(local[name].command, local[name].env));
     }
-    await waitFor('consumer healthchecks', () => healthy('consumer-orders') && healthy('consumer-sensors'), 15_000, 100);
+    await waitFor('consumer healthchecks', async () => (await healthy('consumer-orders')) && (await healthy('consumer-sensors')), 15_000, 100);
 
     const status = async (name: string) =>
-      (await (await fetch(`http://127.0.0.1:${local[name].env.CONSUMER_METRICS_PORT}/status`)).json()) as { handled: number; perSubscription: Record<string, number> };
+      (await (await fetch(`http://127.0.0.1:${local[name].env.CONSUMER_METRICS_PORT}/status`)).json()) as { handled: number; lastSequence: number };
     await waitFor('events at both consumers', async () => (await status('consumer-orders')).handled > 0 && (await status('consumer-sensors')).handled > 0, 15_000, 100);
+    const saved = (name: string) => {
+      const file = local[name].env.CONSUMER_STATE_FILE;
+      return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as { lastSequence: number }).lastSequence : 0;
+    };
+    await waitFor('both positions saved', () => saved('consumer-orders') > 0 && saved('consumer-sensors') > 0, 10_000, 100);
 
     const cli = (...args: string[]) => runSync(['node', 'dist/cli/main.js', '--address', local['consumer-orders'].env.TETHER_PROVIDER_ADDRESS, ...args]);
     const sinks = JSON.parse(cli('sinks', '--json').stdout) as Array<{ consumerName: string; subscriptionCount: number }>;
@@ -43,17 +105,26 @@ test('docker compose services start from their compose command and environment; 
 
     // Kill a consumer and watch the reclaim arrive through the CLI and the metrics.
     const follow = run(['node', 'dist/cli/main.js', '--address', local['consumer-orders'].env.TETHER_PROVIDER_ADDRESS, 'reclaims', '--follow', '--count', '1', '--json']);
-    let followed = '';
-    follow.stdout?.on('data', (c: Buffer) => (followed += c.toString()));
+    children.set('follow', follow);
     const metrics = async () => (await fetch(`http://127.0.0.1:${local.provider.env.TETHER_METRICS_PORT}/metrics`)).text();
     await waitFor('reclaim watcher attached', async () => /tether_reclaim_watchers 1/.test(await metrics()), 5_000, 50);
+    const savedBeforeKill = saved('consumer-sensors');
     children.get('consumer-sensors')?.kill('SIGKILL');
-    await waitFor('reclaim followed', () => followed.includes('"reason":"crashed"'), 10_000, 50);
-    expect(JSON.parse(followed.trim())).toMatchObject({ consumerName: 'sensors', subscriptionCount: 301, reason: 'crashed' });
+    await waitFor('reclaim followed', () => follow.output().includes('"reason":"crashed"'), 10_000, 50);
+    expect(JSON.parse(follow.output().trim())).toMatchObject({ consumerName: 'sensors', subscriptionCount: 301, reason: 'crashed' });
     const after = await metrics();
     expect(after).toMatch(/tether_reclaimed_subscriptions_total\{reason="crashed"\} 301/);
     expect(after).toMatch(/tether_live_sinks 1/);
+
+    // Restarted from the same environment, it picks up its position from the state file.
+    const restarted = run(local['consumer-sensors'].command, local['consumer-sensors'].env);
+    children.set('consumer-sensors', restarted);
+    await waitFor('restarted consumer resumes', () => /"msg":"resuming from the saved position"/.test(restarted.output()), 15_000, 50);
+    const resumedFrom = Number(/"lastSequence":(\d+)[^\n]*"msg":"resuming from the saved position"/.exec(restarted.output())?.[1]);
+    expect(resumedFrom).toBeGreaterThanOrEqual(savedBeforeKill);
+    await waitFor('restarted consumer subscribed', () => healthy('consumer-sensors'), 15_000, 100);
   } finally {
     for (const child of children.values()) child.kill('SIGKILL');
+    fs.rmSync(stateDir, { recursive: true, force: true });
   }
 });

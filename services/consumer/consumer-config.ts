@@ -20,7 +20,11 @@ export const consumerSettings = {
   backoffInitialMs: int('CONSUMER_BACKOFF_INITIAL_MS', 100, 'First reconnect delay ceiling.', 1),
   backoffMaxMs: int('CONSUMER_BACKOFF_MAX_MS', 5_000, 'Reconnect delay cap.', 1),
   maxSubscriptions: int('CONSUMER_MAX_SUBSCRIPTIONS', 10_000, 'Entries the subscription list may expand to.', 1),
-  stateFile: str('CONSUMER_STATE_FILE', '', 'File keeping the resume position across process restarts; empty keeps it in memory only.'),
+  stateFile: str(
+    'CONSUMER_STATE_FILE',
+    '',
+    'File keeping the resume position across process restarts; empty keeps it in memory only. Its directory must exist and be writable: the consumer checks at start-up and refuses to run otherwise.',
+  ),
   stateFlushMs: int('CONSUMER_STATE_FLUSH_MS', 1_000, 'How often a changed position is written to CONSUMER_STATE_FILE.', 10),
 };
 

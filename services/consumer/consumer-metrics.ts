@@ -7,6 +7,7 @@ export class ConsumerMetrics {
   readonly duplicates: Counter;
   readonly reconnects: Counter;
   readonly gaps: Counter;
+  readonly stateWriteErrors: Counter;
 
   constructor(source: { connected(): boolean; lastSequence(): number; queueDepth(): number }) {
     const registers = [this.registry];
@@ -15,6 +16,7 @@ export class ConsumerMetrics {
     this.duplicates = new Counter({ name: 'tether_consumer_duplicates_dropped_total', help: 'Replayed events dropped as already handled', registers });
     this.reconnects = new Counter({ name: 'tether_consumer_reconnects_total', help: 'Sink reconnect attempts', registers });
     this.gaps = new Counter({ name: 'tether_consumer_gaps_total', help: 'Gaps the provider reported (events lost to this consumer)', registers });
+    this.stateWriteErrors = new Counter({ name: 'tether_consumer_state_write_errors_total', help: 'Failed writes of the resume position to CONSUMER_STATE_FILE', registers });
     new Gauge({ name: 'tether_consumer_connected', help: '1 while the sink is open and subscribed', registers, collect() { this.set(source.connected() ? 1 : 0); } });
     new Gauge({ name: 'tether_consumer_last_sequence', help: 'Last sequence fully handled', registers, collect() { this.set(source.lastSequence()); } });
     new Gauge({ name: 'tether_consumer_queue_depth', help: 'Events received, not yet handled', registers, collect() { this.set(source.queueDepth()); } });

@@ -1,12 +1,14 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
+import { TetherError } from '../../shared/errors';
 import { HttpEndpoint } from '../../shared/http-endpoint';
 import type { Logger } from '../../shared/logger';
 import { parseSubscriptionList } from '../../shared/subscription-spec';
 import type { ConsumerConfig } from './consumer-config';
 import { ConsumerMetrics } from './consumer-metrics';
 import { EventHandler } from './event-handler';
-import { PositionStore } from './position-store';
+import { PositionFlusher } from './position-flusher';
+import { type Position, PositionStore } from './position-store';
 import { ReceivedState } from './received-state';
 import { SinkClient } from './sink-client';
 
@@ -26,7 +28,7 @@ export class Consumer {
   private readonly healthServer = new Server();
   private readonly http: HttpEndpoint;
   private readonly positions: PositionStore | undefined;
-  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly flusher: PositionFlusher | undefined;
   healthPort = 0;
   metricsPort = -1;
 
@@ -36,12 +38,20 @@ export class Consumer {
   ) {
     const subscriptions = parseSubscriptionList(config.subscriptions, config.maxSubscriptions);
     this.state = new ReceivedState(new Set(subscriptions.map((s) => s.subscriptionId)));
-    this.positions = config.stateFile ? new PositionStore(config.stateFile) : undefined;
     this.metrics = new ConsumerMetrics({
       connected: () => this.sink.subscribed,
       lastSequence: () => this.state.lastSequence,
       queueDepth: () => this.handler.depth,
     });
+    if (config.stateFile) {
+      this.positions = new PositionStore(config.stateFile);
+      this.flusher = new PositionFlusher(this.positions, () => ({ epoch: this.state.epoch, lastSequence: this.state.lastSequence }), {
+        file: config.stateFile,
+        flushMs: config.stateFlushMs,
+        errors: this.metrics.stateWriteErrors,
+        log,
+      });
+    }
     this.sink = new SinkClient(config, subscriptions, this.state, () => this.handler, this.metrics, log, () => this.onSinkChange());
     this.handler = new EventHandler(
       this.state,
@@ -75,15 +85,13 @@ export class Consumer {
   }
 
   async start(): Promise<void> {
-    const saved = this.positions?.load();
+    // Before anything listens: a consumer that cannot keep its position refuses to start (one line, exit 1).
+    const saved = this.openPositions();
     if (saved) {
       this.state.restore(saved.epoch, saved.lastSequence);
       this.log.info({ file: this.config.stateFile, ...saved }, 'resuming from the saved position');
     }
-    if (this.positions) {
-      this.flushTimer = setInterval(() => this.savePosition(), this.config.stateFlushMs);
-      this.flushTimer.unref();
-    }
+    this.flusher?.start();
     this.healthPort = await new Promise<number>((resolve, reject) =>
       this.healthServer.bindAsync(`${this.config.host}:${this.config.healthPort}`, ServerCredentials.createInsecure(), (err, port) =>
         err ? reject(err) : resolve(port),
@@ -97,18 +105,17 @@ export class Consumer {
 
   async stop(graceMs?: number): Promise<void> {
     await this.sink.stop(graceMs);
-    clearInterval(this.flushTimer);
-    this.savePosition();
+    this.flusher?.stop();
     this.health.setStatus('', 'NOT_SERVING');
     this.healthServer.forceShutdown();
     await this.http.close();
   }
 
-  private savePosition(): void {
+  private openPositions(): Position | undefined {
     try {
-      this.positions?.save({ epoch: this.state.epoch, lastSequence: this.state.lastSequence });
+      return this.positions?.open();
     } catch (err) {
-      this.log.error({ err, file: this.config.stateFile }, 'could not save the resume position');
+      throw TetherError.failedPrecondition(`CONSUMER_STATE_FILE=${this.config.stateFile}: ${(err as Error).message}`);
     }
   }
 

@@ -1,69 +1,79 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import * as readline from 'node:readline';
-import { localise, loadCompose, REPO_ROOT, type LocalService } from './compose-local';
+import * as path from 'node:path';
+import { type LocalService, localise, loadCompose, REPO_ROOT } from './compose-local';
+import { waitHealthy } from './health-check';
+import { DEFAULT_SUPERVISION, ServiceProcess } from './service-process';
 
 /**
  * `npm start`: the docker-compose stack without Docker. Starts every compose service from its own
- * command and environment on loopback, in depends_on order gated on each healthcheck, prefixes their
- * logs, and stops them all on Ctrl-C.
+ * command and environment on loopback, in depends_on order gated on each healthcheck, restarts what
+ * exits as `restart:` says, keeps each volume in a directory under .tether-state/ (so a consumer
+ * resumes from its saved position), and on Ctrl-C stops dependents first, each within its
+ * stop_grace_period.
  */
-const children = new Map<string, ChildProcess>();
+const STATE_DIR = path.join(REPO_ROOT, '.tether-state');
+/** How long a service has to pass its healthcheck after it starts. */
+const START_TIMEOUT_MS = 30_000;
+/** How often a starting service is checked; faster than compose's interval, because someone is waiting. */
+const HEALTH_POLL_MS = 250;
+
+const levels: ServiceProcess[][] = [];
 let stopping = false;
 
 function say(line: string): void {
   process.stdout.write(`[tether] ${line}\n`);
 }
 
-function start(svc: LocalService): void {
-  const [cmd, ...args] = svc.command;
-  const child = spawn(cmd === 'node' ? process.execPath : cmd, args, { cwd: REPO_ROOT, env: { ...process.env, ...svc.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.set(svc.name, child);
-  say(`${svc.name} started (pid ${child.pid})`);
-  for (const stream of [child.stdout, child.stderr]) {
-    if (stream) readline.createInterface({ input: stream }).on('line', (l) => process.stdout.write(`[${svc.name}] ${l}\n`));
+/** The services in start order: each level depends only on earlier ones. */
+function startLevels(services: LocalService[]): LocalService[][] {
+  const out: LocalService[][] = [];
+  const placed = new Set<string>();
+  while (placed.size < services.length) {
+    const ready = services.filter((s) => !placed.has(s.name) && s.dependsOn.every((d) => placed.has(d)));
+    if (ready.length === 0) throw new Error('docker-compose.yml depends_on has a cycle');
+    for (const s of ready) placed.add(s.name);
+    out.push(ready);
   }
-  child.on('exit', (code, signal) => {
-    children.delete(svc.name);
-    if (!stopping) say(`${svc.name} exited (${signal ?? code})`);
-  });
+  return out;
 }
 
-async function healthy(svc: LocalService, timeoutMs: number): Promise<boolean> {
-  if (!svc.health) return true;
-  const [cmd, ...args] = svc.health;
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && !stopping) {
-    if (spawnSync(cmd === 'node' ? process.execPath : cmd, args, { cwd: REPO_ROOT, timeout: 5_000 }).status === 0) return true;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return false;
-}
-
-function stopAll(): void {
+async function stopAll(): Promise<void> {
   if (stopping) return;
   stopping = true;
   say('stopping…');
-  for (const child of children.values()) child.kill('SIGTERM');
-  setTimeout(() => process.exit(0), 8_000).unref();
-  const check = setInterval(() => {
-    if (children.size === 0) process.exit(0);
-  }, 100);
-  check.unref();
+  for (const p of levels.flat()) p.stopRestarting();
+  // Dependents first, as compose does: consumers and the publisher leave before the provider.
+  for (const level of [...levels].reverse()) await Promise.all(level.map((p) => p.stop()));
+  process.exit(0);
 }
 
 async function main(): Promise<void> {
-  process.on('SIGINT', stopAll);
-  process.on('SIGTERM', stopAll);
-  const services = await localise(loadCompose(), true);
-  const started = new Set<string>();
-  while (started.size < services.length && !stopping) {
-    const ready = services.filter((s) => !started.has(s.name) && s.dependsOn.every((d) => started.has(d)));
-    if (ready.length === 0) throw new Error('docker-compose.yml depends_on has a cycle');
-    for (const svc of ready) start(svc);
-    for (const svc of ready) {
-      if (!(await healthy(svc, 30_000))) throw new Error(`${svc.name} did not become healthy`);
-      started.add(svc.name);
-    }
+  process.on('SIGINT', () => void stopAll());
+  process.on('SIGTERM', () => void stopAll());
+  const services = await localise(loadCompose(), { preferPublished: true, stateDir: STATE_DIR });
+  const supervision = { ...DEFAULT_SUPERVISION, cwd: REPO_ROOT, say, output: (name: string, l: string) => process.stdout.write(`[${name}] ${l}\n`) };
+  for (const svc of services) {
+    for (const v of svc.volumes) say(`${svc.name}: volume ${v.source} (${v.target}) is ${path.relative(REPO_ROOT, v.dir) || v.dir}`);
+  }
+  for (const level of startLevels(services)) {
+    if (stopping) return;
+    const started = level.map((svc) => new ServiceProcess(svc, supervision));
+    levels.push(started);
+    for (const p of started) p.start();
+    const health = await Promise.all(
+      started.map((p) =>
+        p.service.health
+          ? waitHealthy(p.service.health.command, {
+              checkTimeoutMs: p.service.health.timeoutMs,
+              withinMs: START_TIMEOUT_MS,
+              everyMs: HEALTH_POLL_MS,
+              cwd: REPO_ROOT,
+              abandon: () => stopping || p.done,
+            })
+          : true,
+      ),
+    );
+    const unhealthy = started.filter((_p, i) => !health[i]);
+    if (unhealthy.length > 0 && !stopping) throw new Error(`${unhealthy.map((p) => p.name).join(', ')} did not become healthy`);
   }
   const provider = services.find((s) => s.name === 'provider');
   say(`all services up. Try: npx tether --address 127.0.0.1:${provider?.env.TETHER_PORT} sinks`);
@@ -72,5 +82,5 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   say(`failed: ${(err as Error).message}`);
-  stopAll();
+  void stopAll();
 });

@@ -27,6 +27,8 @@ export class ConsumerProcess {
   private metricsPort = 0;
   private output = '';
   exited: Promise<number | null>;
+  /** Resolves with the exit code once the process has exited and its stderr is fully read. */
+  closed: Promise<number | null>;
 
   constructor(env: Record<string, string>) {
     this.child = spawn(process.execPath, [path.join(DIST, 'services', 'consumer', 'main.js')], {
@@ -40,6 +42,7 @@ export class ConsumerProcess {
       if (m && !this.metricsPort) this.metricsPort = Number(m[1]);
     });
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+    this.closed = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
   }
 
   get pid(): number {

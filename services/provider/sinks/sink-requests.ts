@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { TetherError, statusName } from '../../../shared/errors';
-import { type Subscribe, SubscriptionAck_Change, type SubscriptionError, type Unsubscribe } from '../../../shared/gen/tether/v1/sink';
+import { type ResumeFrom, type Subscribe, SubscriptionAck_Change, type SubscriptionError, type Unsubscribe } from '../../../shared/gen/tether/v1/sink';
 import type { Logger } from '../../../shared/logger';
 import { echo, nameProblem, truncateBytes } from '../../../shared/text-bounds';
 import { parsePattern } from '../../../shared/topic-pattern';
@@ -80,7 +80,7 @@ export class SinkRequests {
       this.log.info({ sinkId: sink.id, refused: errors.count, first: errors.first }, 'subscriptions refused');
     }
     this.ack(sink, requestId, added.map((s) => s.id), SubscriptionAck_Change.CHANGE_ADDED, errors);
-    if (resume && added.length > 0) this.startReplay(sink, added, resume.epoch, after);
+    if (resume && added.length > 0) this.startReplay(sink, added, resume, after);
   }
 
   unsubscribe(sink: Sink, request: Unsubscribe): void {
@@ -117,11 +117,12 @@ export class SinkRequests {
     });
   }
 
-  private startReplay(sink: Sink, subs: SinkSubscription[], epoch: string, after: number | undefined): void {
+  private startReplay(sink: Sink, subs: SinkSubscription[], resume: ResumeFrom, after: number | undefined): void {
+    const epoch = resume.epoch;
     const first = this.source.firstRetained();
     if (after === undefined) {
       // Another epoch: this log began anew, so everything the consumer had not seen is lost to it.
-      sink.reportGap(subs.map((s) => s.id), 0, first, 'the provider restarted; its history began anew', epoch);
+      sink.reportGap(subs.map((s) => s.id), resume.afterSequence, first, 'the provider restarted; its history began anew', epoch);
       sink.replay(new ReplayCursor(subs, first));
       return;
     }

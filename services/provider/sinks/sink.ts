@@ -312,7 +312,7 @@ export class Sink implements SubscriptionOwner {
   }
 
   /** An explicit gap for some subscriptions, split if its id list would exceed the message limit. */
-  reportGap(ids: readonly string[], afterSequence: number, firstAvailable: number, reason: string, requestedEpoch = ''): void {
+  reportGap(ids: readonly string[], afterSequence: number | string, firstAvailable: number, reason: string, requestedEpoch = ''): void {
     const epoch = this.replaySource.epoch;
     const base: ResumeGap = {
       subscriptionIds: [],
