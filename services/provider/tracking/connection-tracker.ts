@@ -26,6 +26,8 @@ export class ConnectionTracker {
   private readonly reclaimedSubscriptions = new Map<CloseReason, number>(ALL_CLOSE_REASONS.map((r) => [r, 0]));
   private readonly latencies: LatencyWindow;
   private readonly listeners = new Map<ReclaimListener, EndListener>();
+  /** Parts of the provider that see every record (the fleet publishes them): not watchers, not bounded by them. */
+  private readonly observers: ReclaimListener[] = [];
   /** Sinks closed when this replica fenced itself, not yet reported: see `takeFenced`. */
   private fenced: Reclaim[] = [];
   private cancelSweep: (() => void) | undefined;
@@ -112,6 +114,11 @@ export class ConnectionTracker {
     }
     this.listeners.set(listener, onEnd);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Sees every reclaim record this replica makes, for as long as the provider runs. */
+  observe(listener: ReclaimListener): void {
+    this.observers.push(listener);
   }
 
   /** Ends every reclaim watcher (on shutdown). */
@@ -227,7 +234,7 @@ export class ConnectionTracker {
   }
 
   private announce(record: Reclaim): void {
-    for (const listener of [...this.listeners.keys()]) {
+    for (const listener of [...this.observers, ...this.listeners.keys()]) {
       // A listener that throws must not break the close path it is called from.
       try {
         listener(record);

@@ -136,10 +136,9 @@ export class NatsFleet implements FleetView {
       }),
     );
     // Every reclaim this replica records goes to the others' fleet watchers.
-    this.tracker.onReclaim(
-      (record) => this.nc.publish(this.subject('reclaims'), json({ ...record, reporter: this.incarnation })),
-      () => undefined,
-    );
+    this.tracker.observe((record) => {
+      if (!this.stopped) this.nc.publish(this.subject('reclaims'), json({ ...record, reporter: this.incarnation }));
+    });
   }
 
   private async watchTable(): Promise<void> {
