@@ -3,6 +3,9 @@ import { NatsLauncher } from './helpers/nats-launcher';
 import { SinkTestClient, event, publish, publisher } from './helpers/sink-test-client';
 import { Metadata } from '@grpc/grpc-js';
 import { waitFor } from './helpers/wait';
+import { ConsumerProcess } from './helpers/consumer-process';
+import { SilentProxy } from './helpers/silent-proxy';
+import type { Reclaim } from '../services/provider/tracking/reclaim-record';
 
 // Issue 11: replicas on one JetStream log, against a real nats-server started for these tests.
 describe('replicas on one JetStream log', () => {
@@ -115,5 +118,54 @@ describe('replicas on one JetStream log', () => {
     const [err] = await far.waitFor('error');
     expect(err.code).toBe(11); // OUT_OF_RANGE
     pub.close();
+  });
+
+  test('a replica cut off from NATS fences itself before its lease expires: its consumer fails over with no gap, and the loss is reported once', async () => {
+    const proxy = new SilentProxy(nats.port);
+    await proxy.start();
+    const a = await replica('a', { natsUrl: `nats://127.0.0.1:${proxy.port}` });
+    const b = await replica('b');
+    const seen: Reclaim[] = [];
+    b.provider.fleet.onRemoteReclaim((r) => seen.push(r));
+    b.provider.tracker.onReclaim((r) => seen.push(r), () => undefined);
+    const consumer = new ConsumerProcess({
+      TETHER_PROVIDER_ADDRESS: `${a.address},${b.address}`,
+      CONSUMER_NAME: 'fenced',
+      CONSUMER_SUBSCRIPTIONS: 'f=fence.>',
+      CONSUMER_IDLE_TIMEOUT_MS: '5000',
+      CONSUMER_BACKOFF_INITIAL_MS: '50',
+      CONSUMER_BACKOFF_MAX_MS: '200',
+    });
+    const pub = publisher(b.address);
+    try {
+      await consumer.waitSubscribed();
+      expect(a.tracker.liveSinks).toBe(1);
+      for (let i = 0; i < 10; i++) await publish(pub, [event('fence.before')]);
+      await waitFor('delivered on A', async () => (await consumer.status()).lastSequence === 10, 5_000, 50);
+      const silencedAt = Date.now();
+      proxy.silence();
+      // A fences (closes its sink as replica-lost) before its lease can expire and B reports anything.
+      await waitFor('A fenced', () => a.tracker.liveSinks === 0, 5_000, 20);
+      const fencedAt = Date.now();
+      expect(fencedAt - silencedAt).toBeLessThan(3_000); // the lease TTL
+      expect(seen.filter((r) => r.reason === 'replica-lost')).toHaveLength(0);
+      await consumer.waitSubscribed(10_000, 2);
+      expect(b.tracker.liveSinks).toBe(1);
+      for (let i = 0; i < 10; i++) await publish(pub, [event('fence.after')]);
+      await waitFor('caught up on B', async () => (await consumer.status()).lastSequence === 20, 10_000, 50);
+      expect(await consumer.status()).toMatchObject({ handled: 20, gapsReported: 0, outOfOrder: 0 });
+      // B reports A's lost sink once the lease has expired, exactly once, even after A comes back.
+      await waitFor('replica-lost reported', () => seen.some((r) => r.reason === 'replica-lost'), 5_000, 20);
+      proxy.heal();
+      await waitFor('A renews its lease again', () => !(a.provider.fleet as unknown as { fenced: boolean }).fenced, 10_000, 50);
+      await new Promise((r) => setTimeout(r, 1_000)); // a few lease periods: nothing more may be reported
+      const lost = seen.filter((r) => r.reason === 'replica-lost');
+      expect(lost).toHaveLength(1);
+      expect(lost[0]).toMatchObject({ consumerName: 'fenced', replicaId: 'a', subscriptionCount: 1 });
+    } finally {
+      pub.close();
+      await consumer.kill();
+      await proxy.stop();
+    }
   });
 });
