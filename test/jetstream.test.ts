@@ -142,6 +142,8 @@ describe('replicas on one JetStream log', () => {
       expect(a.tracker.liveSinks).toBe(1);
       for (let i = 0; i < 10; i++) await publish(pub, [event('fence.before')]);
       await waitFor('delivered on A', async () => (await consumer.status()).lastSequence === 10, 5_000, 50);
+      // The fleet knows of a sink within TETHER_FLEET_SYNC_MS of its opening.
+      await waitFor('A\'s sink in B\'s fleet view', () => b.provider.fleet.remoteSinks().some((s) => s.consumerName === 'fenced'), 5_000, 20);
       const silencedAt = Date.now();
       proxy.silence();
       // A fences (closes its sink as replica-lost) before its lease can expire and B reports anything.

@@ -70,6 +70,7 @@ export const providerSettings = {
   leaseRenewMs: int('TETHER_LEASE_RENEW_MS', 2_000, 'How often a replica renews its lease and publishes its sink table.', 100),
   leasePollMs: int('TETHER_LEASE_POLL_MS', 1_000, 'How often replicas look for expired leases (NATS 2.9 raises no event when a key expires).', 100),
   fenceAfterMs: int('TETHER_FENCE_AFTER_MS', 10_000, 'A replica that could not renew its lease for this long closes its sinks (replica-lost) so consumers fail over; below TETHER_LEASE_TTL_MS.', 100),
+  fleetSyncMs: int('TETHER_FLEET_SYNC_MS', 250, 'A sink opened or closed reaches the fleet\'s sink table within this; a replica lost sooner after opening a sink cannot report it.', 10),
   fleetMaxSinks: int('TETHER_FLEET_MAX_SINKS', 100_000, 'Sinks of other replicas kept in the fleet view.', 1),
   shutdownGraceMs: int('TETHER_SHUTDOWN_GRACE_MS', 5_000, 'On SIGTERM, streams still open after this are forced closed.', 0),
 };

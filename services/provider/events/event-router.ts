@@ -58,12 +58,12 @@ export class EventRouter implements ReplaySource, LogListener {
     const checked = events.map((input, i) => {
       const tokens = this.validate(input, i);
       const id = input.id || (idempotencyKey ? `${idempotencyKey}:${i}` : randomUUID());
-      return { event: { ...input, id, time: input.time || time }, tokens, i };
+      return { event: { ...input, id, time: input.time || time }, tokens, i, input };
     });
     const batch: PreparedBatch = {
       count: events.length,
       idempotencyKey,
-      encode: (first) => checked.map(({ event, tokens, i }) => this.encode(event, tokens, first + i, now, i)),
+      encode: (first) => checked.map(({ event, tokens, i, input }) => this.encode(event, tokens, first + i, now, input, i)),
     };
     const appended = this.log.append(batch);
     if (typeof appended === 'number') {
@@ -97,8 +97,9 @@ export class EventRouter implements ReplaySource, LogListener {
     this.onLogGap(firstMissing, firstAvailable);
   }
 
-  private encode(input: Event, tokens: string[], sequence: number, now: number, i: number): RetainedEvent {
-    const event: Event = { ...input, sequence: String(sequence) };
+  /** `event` is the batch's own copy of the input: its sequence is set in place (again, if re-encoded). */
+  private encode(event: Event, tokens: string[], sequence: number, now: number, input: Event, i: number): RetainedEvent {
+    event.sequence = String(sequence);
     const bytes = Event.encode(event).finish();
     if (bytes.length > this.config.maxEventBytes) {
       throw TetherError.invalid(`${describe(input, i)}: ${bytes.length} bytes; the limit is ${this.config.maxEventBytes}`);

@@ -52,6 +52,9 @@ export class ConnectionTracker {
     return this.registry.liveCount;
   }
 
+  /** Counts sinks opened and closed, so the fleet can tell cheaply whether its sink table changed. */
+  changes = 0;
+
   get watcherCount(): number {
     return this.listeners.size;
   }
@@ -84,6 +87,7 @@ export class ConnectionTracker {
       this.replaySource,
     );
     this.sinks.set(sink.id, sink);
+    this.changes++;
     return sink;
   }
 
@@ -198,6 +202,7 @@ export class ConnectionTracker {
 
   private onClosed(sink: Sink, reason: CloseReason, subscriptionCount: number, detectedAt: number): void {
     this.sinks.delete(sink.id);
+    this.changes++;
     const record: Reclaim = {
       replicaId: this.config.replicaId,
       sinkId: sink.id,

@@ -50,8 +50,12 @@ export class NatsFleet implements FleetView {
     private readonly config: ProviderConfig,
     private readonly tracker: ConnectionTracker,
     private readonly connection: () => NatsConnection,
-    private readonly log: Logger,
-  ) {}
+    log: Logger,
+  ) {
+    this.log = log.child({ replica: config.replicaId });
+  }
+
+  private readonly log: Logger;
 
   /** True while this replica is fenced off (cut from NATS): it takes no new sinks. */
   get fenced(): boolean {
@@ -68,6 +72,7 @@ export class NatsFleet implements FleetView {
     this.listen();
     await this.renew();
     this.every(this.config.leaseRenewMs, () => this.renew());
+    this.every(this.config.fleetSyncMs, () => this.syncTable());
     this.every(this.config.leasePollMs, () => this.poll());
   }
 
@@ -107,7 +112,7 @@ export class NatsFleet implements FleetView {
   }
 
   private every(ms: number, fn: () => Promise<void>): void {
-    const t = setInterval(() => void fn().catch((err: unknown) => this.log.debug({ err: (err as Error).message }, 'fleet task failed')), ms);
+    const t = setInterval(() => void fn().catch((err: unknown) => this.log.debug({ err: (err as Error).message, task: fn.name }, 'fleet task failed')), ms);
     t.unref();
     this.timers.push(t);
   }
@@ -182,6 +187,22 @@ export class NatsFleet implements FleetView {
     await this.writeTable();
   }
 
+  private lastSync = { changes: -1, subscriptions: -1 };
+  private syncing = false;
+
+  /** Between renewals: writes the table only when sinks opened or closed or subscriptions changed. */
+  private async syncTable(): Promise<void> {
+    const now = { changes: this.tracker.changes, subscriptions: this.tracker.liveSubscriptions };
+    if (this.syncing || this.fencedIncarnation || (now.changes === this.lastSync.changes && now.subscriptions === this.lastSync.subscriptions)) return;
+    this.syncing = true;
+    try {
+      await this.writeTable();
+      this.lastSync = now;
+    } finally {
+      this.syncing = false;
+    }
+  }
+
   private async writeTable(): Promise<void> {
     const now = new Map<string, string>();
     for (const s of this.tracker.list()) {
@@ -227,11 +248,29 @@ export class NatsFleet implements FleetView {
     this.log.info({ incarnation: this.incarnation, fencedIncarnation: old, reported: won ? records.length : 0 }, 'replica lease renewed after fencing');
   }
 
-  /** Finds incarnations with sinks and no lease, and reports their sinks once (whoever claims first). */
+  /**
+   * Finds incarnations with sinks and no lease, and reports their sinks once (whoever claims first). A
+   * poll that has not finished within a few request deadlines is given up, so one stuck KV listing cannot
+   * stop every later poll.
+   */
   private async poll(): Promise<void> {
     if (this.polling || this.stopped) return;
     this.polling = true;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 4 * this.config.natsTimeoutMs);
+      timer.unref();
+    });
     try {
+      await Promise.race([this.pollOnce(), bound]);
+    } finally {
+      clearTimeout(timer);
+      this.polling = false;
+    }
+  }
+
+  private async pollOnce(): Promise<void> {
+    {
       const live = new Map<string, Lease>();
       for await (const key of await this.leases.keys()) {
         if (key.startsWith('claim.')) continue;
@@ -243,6 +282,7 @@ export class NatsFleet implements FleetView {
       const orphans = new Set([...this.mirror.values()].map((e) => e.incarnation).filter((i) => i !== this.incarnation && !live.has(i)));
       for (const incarnation of orphans) {
         if (!(await this.claim(incarnation))) continue;
+        this.log.info({ incarnation }, 'replica lease expired: reporting its sinks replica-lost');
         const now = Date.now();
         for (const e of [...this.mirror.values()].filter((x) => x.incarnation === incarnation)) {
           this.tracker.report({
@@ -259,8 +299,6 @@ export class NatsFleet implements FleetView {
         }
         await this.dropEntries(incarnation);
       }
-    } finally {
-      this.polling = false;
     }
   }
 
