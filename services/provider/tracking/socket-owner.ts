@@ -92,12 +92,14 @@ export class SocketOwner implements LivenessProbe {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
     const state: SocketState = { peer, remoteEnded: false, closedBy: undefined, closed: false, socket, closedWaiters: new Set() };
     this.sockets.set(peer, state);
+    // Only an end or reset the peer started says it is gone. When grpc-js kills a session (keepalive), Node
+    // half-closes our side first; a proxy in between answers that FIN with its own, which is no crash.
     socket.on('end', () => {
-      state.remoteEnded = true;
+      if (!socket.writableEnded) state.remoteEnded = true;
     });
     socket.on('error', () => {
       // ECONNRESET and the like: the peer vanished. http2 reports it to the calls; we only note it.
-      state.remoteEnded = true;
+      if (!socket.writableEnded) state.remoteEnded = true;
     });
     socket.on('close', () => {
       state.closed = true;
