@@ -96,7 +96,7 @@ export async function fanoutBench(quick: boolean): Promise<BenchResult> {
     const n = quick ? 5_000 : c >= 16 ? 100_000 : 200_000;
     const figures: Partial<Record<Mode, number>> = {};
     for (const mode of modes) {
-      const runs = quick ? 1 : 3;
+      const runs = quick ? 1 : Number(process.env.BENCH_RUNS ?? 3);
       const samples: number[] = [];
       for (let i = 0; i < runs; i++) {
         samples.push(await fanout(mode, c, n));
@@ -121,7 +121,7 @@ export async function fanoutBench(quick: boolean): Promise<BenchResult> {
     rows,
     chart: { unit: 'events/s', groups },
     notes: [
-      `each consumer holds ${SUBS} subscriptions, one of which matches; medians of ${quick ? 1 : 3} runs`,
+      `each consumer holds ${SUBS} subscriptions, one of which matches; medians of ${quick ? 1 : Number(process.env.BENCH_RUNS ?? 3)} runs`,
       'tether and nats: one publisher process (tether: PublishStream, 500-event batches, 4 unanswered at most); raw grpc-js: the server writes pre-encoded messages itself',
       'tether (JetStream log): the same provider appending each batch as one JetStream message (file storage) and delivering what its one ordered consumer reads',
       'JetStream direct: what a user builds without Tether, on the same nats-server: the publisher appends the same 500-event batch messages (4 in flight), each consumer process runs its own ordered consumer on the stream, decodes every event and matches it against its 100 patterns itself',

@@ -15,7 +15,7 @@ import { percentile, round } from './lib/stats';
  * under the flood and started again; its consumers must come back with no gap, every event handled.
  */
 export async function restartBench(quick: boolean): Promise<BenchResult> {
-  const runs = quick ? 1 : 3;
+  const runs = quick ? 1 : Number(process.env.BENCH_RUNS ?? 3);
   const rows: BenchResult['rows'] = [];
   const serving: number[] = [];
   const resubscribed: number[] = [];

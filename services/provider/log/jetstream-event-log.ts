@@ -1,17 +1,5 @@
-import {
-  type ConsumerMessages,
-  DiscardPolicy,
-  type JetStreamClient,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-  type StreamConfig,
-  type StreamInfo,
-  StorageType,
-} from '@nats-io/jetstream';
-import { nanos, type MsgHdrs } from '@nats-io/nats-core';
+import { type ConsumerMessages, type JetStreamClient, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { MsgHdrs } from '@nats-io/nats-core';
 import { TetherError } from '../../../shared/errors';
 import type { Logger } from '../../../shared/logger';
 import type { EventHistory, RetainedEvent } from '../events/event-history';
@@ -19,15 +7,10 @@ import type { LogReader } from '../sinks/replay-cursor';
 import { batchHeaders, decodeBody, encodeBody, readPosition } from './batch-codec';
 import type { EventLog, LogListener, PreparedBatch } from './event-log';
 import { JetStreamReader, type JetStreamReads } from './jetstream-reader';
+import { StreamMeta, type StreamSettings } from './jetstream-stream';
 import type { NatsLink, NatsLinkSettings } from './nats-link';
 
-export interface JetStreamLogSettings extends NatsLinkSettings {
-  readonly stream: string;
-  readonly streamMaxMsgs: number;
-  readonly streamMaxBytes: number;
-  readonly streamMaxAgeMs: number;
-  readonly streamStorage: string;
-  readonly streamDuplicateWindowMs: number;
+export interface JetStreamLogSettings extends NatsLinkSettings, StreamSettings {
   readonly maxPendingAppends: number;
   readonly replayReadAhead: number;
   readonly replayMaxReaders: number;
@@ -55,7 +38,7 @@ export class JetStreamEventLog implements EventLog, JetStreamReads {
   readonly kind = 'jetstream';
   epoch = '';
   js!: JetStreamClient;
-  private jsm!: JetStreamManager;
+  private meta!: StreamMeta;
   private listener: LogListener | undefined;
   private head = 0;
   followedSeq = 0;
@@ -117,8 +100,8 @@ export class JetStreamEventLog implements EventLog, JetStreamReads {
   async start(): Promise<void> {
     const nc = await this.link.open();
     this.js = jetstream(nc, { timeout: this.settings.natsTimeoutMs });
-    this.jsm = await jetstreamManager(nc, { timeout: this.settings.natsTimeoutMs });
-    const info = await this.ensureStream();
+    this.meta = new StreamMeta(await jetstreamManager(nc, { timeout: this.settings.natsTimeoutMs }), this.settings, this.subject, this.log);
+    const info = await this.meta.ensure();
     this.epoch = `${this.settings.stream}@${info.created}`;
     await this.loadTail();
     this.head = this.tail.next - 1;
@@ -225,17 +208,8 @@ export class JetStreamEventLog implements EventLog, JetStreamReads {
     }
   }
 
-  /** The stream sequence of the message holding `position`, by binary search over message headers. */
-  async seqFor(position: number): Promise<number> {
-    let lo = Math.max(1, this.firstSeq);
-    let hi = Math.max(lo, this.followedSeq);
-    while (lo < hi) {
-      const mid = Math.floor((lo + hi) / 2);
-      const pos = readPosition((await this.getMessage(mid))?.header);
-      if (!pos || pos.first + pos.count - 1 < position) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+  seqFor(position: number): Promise<number> {
+    return this.meta.seqFor(position, this.firstSeq, this.followedSeq);
   }
 
   async acquireSlot(): Promise<() => void> {
@@ -250,47 +224,14 @@ export class JetStreamEventLog implements EventLog, JetStreamReads {
     };
   }
 
-  private async ensureStream(): Promise<StreamInfo> {
-    const s = this.settings;
-    const wanted: Partial<StreamConfig> & { name: string } = {
-      name: s.stream,
-      subjects: [this.subject],
-      storage: s.streamStorage === 'memory' ? StorageType.Memory : StorageType.File,
-      max_msgs: s.streamMaxMsgs,
-      max_bytes: s.streamMaxBytes,
-      max_age: s.streamMaxAgeMs > 0 ? nanos(s.streamMaxAgeMs) : 0,
-      duplicate_window: nanos(s.streamMaxAgeMs > 0 ? Math.min(s.streamDuplicateWindowMs, s.streamMaxAgeMs) : s.streamDuplicateWindowMs),
-      discard: DiscardPolicy.Old,
-      num_replicas: 1,
-    };
-    try {
-      const info = await this.jsm.streams.info(s.stream);
-      const c = info.config;
-      if (c.max_msgs !== wanted.max_msgs || c.max_bytes !== wanted.max_bytes || c.max_age !== wanted.max_age) {
-        this.log.warn({ stream: s.stream }, 'the stream exists with other limits: updating them to this replica\'s settings');
-        return await this.jsm.streams.update(s.stream, { ...c, max_msgs: wanted.max_msgs, max_bytes: wanted.max_bytes, max_age: wanted.max_age, duplicate_window: wanted.duplicate_window });
-      }
-      return info;
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err;
-    }
-    try {
-      return await this.jsm.streams.add(wanted);
-    } catch {
-      // Another replica created it in the meantime.
-      return this.jsm.streams.info(s.stream);
-    }
-  }
-
   /** Learns the stream's last sequence and the position after its last message. */
   private async loadTail(): Promise<void> {
-    const info = await this.jsm.streams.info(this.settings.stream);
-    const lastSeq = info.state.last_seq;
+    const lastSeq = (await this.meta.info()).state.last_seq;
     if (lastSeq === 0) {
       this.tail = { seq: 0, next: 1 };
       return;
     }
-    const pos = readPosition((await this.getMessage(lastSeq))?.header);
+    const pos = await this.meta.positionOf(lastSeq);
     // An empty stream (everything aged out) keeps its last sequence but not the message: go on from
     // what this replica has seen, so positions never go back.
     this.tail = { seq: lastSeq, next: pos ? pos.first + pos.count : Math.max(this.tail.next, this.head + 1) };
@@ -315,22 +256,13 @@ export class JetStreamEventLog implements EventLog, JetStreamReads {
   }
 
   private async firstOf(seq: number): Promise<number> {
-    const pos = readPosition((await this.getMessage(seq))?.header);
+    const pos = await this.meta.positionOf(seq);
     if (!pos) throw TetherError.unavailable(`the batch stored before under this idempotency key (message ${seq}) is no longer retained`);
     return pos.first;
   }
 
-  private async getMessage(seq: number): Promise<{ header: MsgHdrs } | null> {
-    try {
-      return await this.jsm.streams.getMessage(this.settings.stream, { seq });
-    } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) return null;
-      throw err;
-    }
-  }
-
   private async refreshFirst(): Promise<void> {
-    const info = await this.jsm.streams.info(this.settings.stream);
+    const info = await this.meta.info();
     if (`${this.settings.stream}@${info.created}` !== this.epoch) {
       this.log.error({ stream: this.settings.stream, epoch: this.epoch, created: info.created }, 'the stream was deleted and created anew: restart this replica to adopt the new epoch');
       return;
@@ -341,7 +273,7 @@ export class JetStreamEventLog implements EventLog, JetStreamReads {
       return;
     }
     if (info.state.first_seq === this.firstSeq) return;
-    const pos = readPosition((await this.getMessage(info.state.first_seq))?.header);
+    const pos = await this.meta.positionOf(info.state.first_seq);
     this.firstSeq = info.state.first_seq;
     if (pos) this.firstPosition = pos.first;
   }
