@@ -1,6 +1,10 @@
+import { MemoryReader } from '../services/provider/log/memory-event-log';
 import { status } from '@grpc/grpc-js';
 import { type ProviderConfig, providerConfig } from '../services/provider/provider-config';
+import { EventHistory, type RetainedEvent } from '../services/provider/events/event-history';
 import { ProviderMetrics } from '../services/provider/provider-metrics';
+import { ReplayCursor, type ReplaySource } from '../services/provider/sinks/replay-cursor';
+import type { SinkSubscription } from '../services/provider/sinks/sink';
 import { encodeOutbound } from '../services/provider/sinks/sink-wire';
 import { Event } from '../shared/gen/tether/v1/event';
 import type { OpenSinkRequest } from '../shared/gen/tether/v1/sink';
@@ -131,4 +135,71 @@ describe('model regressions', () => {
       w.dispose();
     }
   });
+
+  /**
+   * Not a model run (the model's clock stands still while work runs): found reading EventHistory while
+   * modelling retention. A replay step reads the log through a reader, which re-applies the age limit
+   * at every event; when the oldest events expire between two reads of the same step, the generator
+   * jumps to the new first event, the cursor moves past the expired ones, and the step reports no gap
+   * (ReplayCursor.step only compares the first retained sequence with its position before it starts).
+   * Here the clock moves 15 ms per read: events 1 and 2 expire during the step, 3 to 5 are replayed, and
+   * the consumer is never told that 1 and 2 were lost.
+   */
+  test('a replay overtaken by age in the middle of one step reports a gap', () => {
+    let clock = 100;
+    const history = new EventHistory({ historyMaxEvents: 100, historyMaxBytes: 1 << 20, historyMaxAgeMs: 100 }, () => {
+      clock += 15;
+      return clock - 15;
+    });
+    for (let seq = 1; seq <= 5; seq++) {
+      const bytes = Event.encode(Event.fromPartial({ topic: 'a', sequence: String(seq) })).finish();
+      const event: RetainedEvent = { sequence: seq, topic: 'a', tokens: ['a'], bytes, storedAt: 10 * (seq - 1), id: `e${seq}`, source: '', type: '', dataContentType: '', extensions: {} };
+      history.append(event);
+    }
+    const source: ReplaySource = { epoch: 'e', headSequence: 5, firstRetained: () => history.firstSequence ?? 6, reader: (from) => new MemoryReader(history, from), waitForHead: async () => false };
+    const sub = { id: 's', owner: { closed: false }, pattern: 'a', attributes: null } as unknown as SinkSubscription;
+    const cursor = new ReplayCursor([sub], 1);
+    const replayed: number[] = [];
+    const gaps: number[] = [];
+    for (let steps = 0; steps < 10; steps++) {
+      const done = cursor.step(source, 100, 100, (event) => replayed.push(event.sequence), (_after, first) => gaps.push(first));
+      if (done) break;
+    }
+    const lost = [1, 2, 3, 4, 5].filter((seq) => !replayed.includes(seq));
+    expect(lost.length).toBeGreaterThan(0);
+    // Every event the consumer did not get is covered by a gap that starts after it, before anything later.
+    for (const seq of lost) expect(gaps.some((g) => g > seq && !replayed.some((r) => r > seq && r < g))).toBe(true);
+  });
+
+  /**
+   * The same, overtaken three times in one step: event 1 has expired when the step starts, 2 expires
+   * before the step's first read and 4 before its second. ReplayCursor.step keeps the first gap it saw
+   * (`gapFirst ??= …`) and moves past the later ones, so no later step can name them: the only gap says
+   * "from 2", and events 2 and 4 are lost without a word (3 and 5 on are replayed). Naming the last jump
+   * (the first sequence read after it) would cover all three.
+   */
+  test('a replay overtaken again within one step names every loss', () => {
+    // The clock reads 105 when the step starts, 120 and 135 at its next two reads, then stands still.
+    const readings = [105, 120, 135];
+    const history = new EventHistory({ historyMaxEvents: 100, historyMaxBytes: 1 << 20, historyMaxAgeMs: 100 }, () => (readings.length > 1 ? (readings.shift() as number) : readings[0]));
+    for (let seq = 1; seq <= 10; seq++) {
+      const bytes = Event.encode(Event.fromPartial({ topic: 'a', sequence: String(seq) })).finish();
+      history.append({ sequence: seq, topic: 'a', tokens: ['a'], bytes, storedAt: 10 * (seq - 1), id: `e${seq}`, source: '', type: '', dataContentType: '', extensions: {} });
+    }
+    const source: ReplaySource = { epoch: 'e', headSequence: 10, firstRetained: () => history.firstSequence ?? 11, reader: (from) => new MemoryReader(history, from), waitForHead: async () => false };
+    const sub = { id: 's', owner: { closed: false }, pattern: 'a', attributes: null } as unknown as SinkSubscription;
+    const cursor = new ReplayCursor([sub], 1);
+    const replayed: number[] = [];
+    const gaps: number[] = [];
+    for (let steps = 0; steps < 20; steps++) {
+      const done = cursor.step(source, 2, 100, (event) => replayed.push(event.sequence), (_after, first) => gaps.push(first));
+      if (done) break;
+    }
+    const lost = Array.from({ length: 10 }, (_, i) => i + 1).filter((seq) => !replayed.includes(seq));
+    expect(lost).toEqual([1, 2, 4]);
+    // Each lost event is named by a gap that starts after it, with nothing replayed in between.
+    const named = (seq: number) => gaps.some((g) => g > seq && !replayed.some((r) => r > seq && r < g));
+    expect(lost.filter((seq) => !named(seq))).toEqual([]);
+  });
 });
+

@@ -15,10 +15,3 @@ export function coverageReport(): string {
     .join('\n');
 }
 
-/**
- * Known provider bugs the model can be told to step over (TETHER_MODEL_TOLERATE=a,b), so a long run
- * can look for other ones; each still counts in the coverage report. See test/model-regressions.test.ts.
- */
-export function tolerated(bug: string): boolean {
-  return (process.env.TETHER_MODEL_TOLERATE ?? '').split(',').includes(bug);
-}

@@ -3,7 +3,7 @@ import { OpenSinkResponse } from '../../shared/gen/tether/v1/sink';
 import type { Outbound } from '../../services/provider/sinks/outbound-queue';
 import { encodeOutbound } from '../../services/provider/sinks/sink-wire';
 import type { SinkStream } from '../../services/provider/sinks/sink-stream';
-import { note, tolerated } from './coverage';
+import { note } from './coverage';
 import type { ManualScheduler } from './manual-scheduler';
 
 /** One delivery as the consumer decodes it off the wire. */
@@ -225,11 +225,7 @@ export class FakeSinkStream implements SinkStream {
     const wire = encodeOutbound(out);
     const message = OpenSinkResponse.decode(wire);
     if (wire.length > this.maxMessageBytes) {
-      const kind = message.kind?.$case ?? 'empty';
-      const refusals = message.kind?.$case === 'ack' && message.kind.value.errors.length > 0;
-      if (refusals && tolerated('ack-size')) note('tolerated: ack with refusals over the receive limit');
-      else if (kind === 'gap' && tolerated('gap-epoch-size')) note('tolerated: gap echoing a long epoch over the receive limit');
-      else this.violations.push(`${this.name}: a ${wire.length}-byte ${kind} message exceeds the consumer's receive limit of ${this.maxMessageBytes}`);
+      this.violations.push(`${this.name}: a ${wire.length}-byte ${message.kind?.$case ?? 'empty'} message exceeds the consumer's receive limit of ${this.maxMessageBytes}`);
     }
     if ('control' in out) {
       const direct = OpenSinkResponse.decode(out.bytes);

@@ -35,6 +35,8 @@ function verifyCounts(m: SinkModel, world: World): void {
   }
   const heldBySessions = world.sessions.reduce((n, ws) => n + (ws.session.sink && ws.session.sink.state !== 'closed' ? ws.session.sink.subscriptionCount : 0), 0);
   if (heldBySessions !== heldByOpen) fail(`sinks open or closing hold ${heldBySessions} subscriptions, the tracker's ${heldByOpen}`);
+  // settle() waited for the registry's chunked purge: nothing retired may still sit in the index.
+  if (world.registry.indexedCount !== world.registry.liveCount) fail(`the index holds ${world.registry.indexedCount} subscriptions, ${world.registry.liveCount} live`);
   if (world.tracker.liveSinks !== live.length) fail(`live sinks: tracker ${world.tracker.liveSinks}, model ${live.length}`);
   const totals = world.tracker.totals();
   if (totals.liveSubscriptions !== modelSubs) fail(`totals().liveSubscriptions ${totals.liveSubscriptions}, model ${modelSubs}`);

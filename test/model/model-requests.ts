@@ -7,10 +7,9 @@ import type { SinkModel } from './sink-model';
 /**
  * Subscribe and Unsubscribe as sink.proto states them: one reply per request (an ack with per-spec
  * refusals, or one error refusing it whole), refusals checked in a fixed order, a resume behind the
- * history or from another epoch answered with a gap.
+ * history or from another epoch answered with a gap. The model keeps every refusal; how many the ack
+ * lists (a bounded first part, the rest counted) is checked when it is read.
  */
-
-const MAX_LISTED_ERRORS = 64;
 
 export function modelSubscribe(m: SinkModel, sink: ModelSink, request: Subscribe): void {
   const c = m.config;
@@ -64,14 +63,14 @@ export function modelSubscribe(m: SinkModel, sink: ModelSink, request: Subscribe
     requestId,
     change: SubscriptionAck_Change.CHANGE_ADDED,
     ids: added,
-    errors: errors.slice(0, MAX_LISTED_ERRORS),
-    omitted: Math.max(0, errors.length - MAX_LISTED_ERRORS),
+    errors,
   });
   if (resume && added.length > 0 && kind !== 'same') {
     sink.replies.push({
       kind: 'gap',
       ids: added,
-      requestedEpoch: resume.epoch || m.epoch,
+      // An echo is bounded: the requested epoch cut to 64 bytes (an epoch is a 36-character id).
+      requestedEpoch: truncate(resume.epoch, 64) || m.epoch,
       // What the consumer asked for, echoed (as uint64 on the wire), whichever epoch it named.
       requestedAfter: String(BigInt(resume.afterSequence || '0')),
       firstAvailable: first,
@@ -117,8 +116,7 @@ export function modelUnsubscribe(m: SinkModel, sink: ModelSink, request: Unsubsc
     requestId: request.requestId,
     change: SubscriptionAck_Change.CHANGE_REMOVED,
     ids: removed,
-    errors: errors.slice(0, MAX_LISTED_ERRORS),
-    omitted: Math.max(0, errors.length - MAX_LISTED_ERRORS),
+    errors,
   });
 }
 

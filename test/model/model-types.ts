@@ -33,7 +33,7 @@ export interface Generation {
 
 export type Reply =
   | { kind: 'opened'; head: number; receive: number }
-  | { kind: 'ack'; requestId: string; change: SubscriptionAck_Change; ids: string[]; errors: Array<{ id: string; code: number }>; omitted: number }
+  | { kind: 'ack'; requestId: string; change: SubscriptionAck_Change; ids: string[]; errors: Array<{ id: string; code: number }> }
   | { kind: 'error'; requestId: string; code: number }
   | { kind: 'gap'; ids: string[]; requestedEpoch: string; requestedAfter: string; firstAvailable: number };
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * npm run test:model -- [--runs=N] [--seed=S] [--path=P] [--replay-path=R] [--max-commands=M] [--stats] [--tolerate=bug,…]
+ * npm run test:model -- [--runs=N] [--seed=S] [--path=P] [--replay-path=R] [--max-commands=M] [--stats]
  *
  * Runs the model test (test/model) through jest with those settings in the environment. A failure
  * prints the seed, path and replay path; pass them back to replay and shrink the same counterexample.
@@ -15,7 +15,6 @@ const options = {
   'replay-path': 'TETHER_MODEL_REPLAY_PATH',
   'max-commands': 'TETHER_MODEL_MAX_COMMANDS',
   stats: 'TETHER_MODEL_STATS',
-  tolerate: 'TETHER_MODEL_TOLERATE',
 };
 
 const env = { ...process.env };

@@ -29,14 +29,6 @@ export interface LogReader {
   close(): void;
 }
 
-export interface ReplayStep {
-  /** Set when retention had moved past the cursor: the first sequence it went on from. */
-  readonly gapFirst?: number;
-  /** The position before the gap, when it opened in the middle of a step. */
-  readonly gapAfter?: number;
-  readonly done: boolean;
-}
-
 /**
  * A resume in progress for some of a sink's subscriptions: a position in the log, read a little at a
  * time as the sink's stream drains. It holds a sequence number, never events, so it pins nothing; when
@@ -92,22 +84,28 @@ export class ReplayCursor {
   }
 
   /**
-   * Emits matching events from the cursor on, until `maxEmits` were emitted or `maxScan` read.
-   * Done when the cursor has passed the head or has no subscriptions left.
+   * Emits matching events from the cursor on, until `maxEmits` were emitted or `maxScan` read. Whenever
+   * retention has moved past the cursor (before the step, or while it reads: age is checked at every read),
+   * `gap` is called with the first sequence it goes on from, before anything after it is emitted.
+   * Returns true when the cursor has passed the head or has no subscriptions left.
    */
-  step(source: ReplaySource, maxEmits: number, maxScan: number, emit: (event: RetainedEvent, ids: string[]) => void): ReplayStep {
-    let gapFirst: number | undefined;
-    let gapAfter: number | undefined;
+  step(
+    source: ReplaySource,
+    maxEmits: number,
+    maxScan: number,
+    emit: (event: RetainedEvent, ids: string[]) => void,
+    gap: (after: number, firstAvailable: number) => void,
+  ): boolean {
     const first = source.firstRetained();
     if (first > this.next) {
-      gapFirst = first;
+      gap(this.next - 1, first);
       this.next = first;
       this.close();
     }
     if (this.ids.size === 0) {
       this.next = source.headSequence + 1;
       this.close();
-      return { gapFirst, done: true };
+      return true;
     }
     let emitted = 0;
     let scanned = 0;
@@ -115,12 +113,8 @@ export class ReplayCursor {
     while (emitted < maxEmits && scanned < maxScan) {
       const event = this.reader.next();
       if (!event) break;
+      if (event.sequence > this.next) gap(this.next - 1, event.sequence);
       scanned++;
-      if (event.sequence > this.next && gapFirst === undefined) {
-        // Retention moved past the cursor while it read.
-        gapFirst = event.sequence;
-        gapAfter = this.next - 1;
-      }
       this.next = event.sequence + 1;
       const ids: string[] = [];
       this.index.match(event.tokens, (sub) => {
@@ -133,6 +127,6 @@ export class ReplayCursor {
     }
     const done = !this.reader.pending && this.next > source.headSequence;
     if (done) this.close();
-    return { gapFirst, gapAfter, done };
+    return done;
   }
 }

@@ -7,6 +7,7 @@ import { parsePattern } from '../../../shared/topic-pattern';
 import type { ProviderConfig } from '../provider-config';
 import { ReplayCursor, type ReplaySource } from './replay-cursor';
 import { type Sink, type SinkSubscription, chunkIds } from './sink';
+import { framedSize, stringFieldSize } from './wire-size';
 
 /** Refusals listed in one reply; the rest are counted. Keeps every reply small whatever the request. */
 export const MAX_LISTED_ERRORS = 64;
@@ -66,7 +67,7 @@ export class SinkRequests {
       after = resume.epoch === this.source.epoch ? Number(requested) : undefined;
     }
     const added: SinkSubscription[] = [];
-    const errors = new Refusals(this.config.maxSubscriptionIdBytes);
+    const errors = new Refusals(this.config.maxSubscriptionIdBytes, sink.maxMessageBytes / 2);
     for (const spec of request.subscriptions) {
       try {
         const sub = this.build(sink, spec.subscriptionId, spec.pattern, spec.attributes ?? {});
@@ -89,7 +90,7 @@ export class SinkRequests {
       return this.refuse(sink, requestId, TetherError.invalid(`${request.subscriptionIds.length} ids in one Unsubscribe; the limit is ${this.config.maxIdsPerUnsubscribe}`));
     }
     const removed: string[] = [];
-    const errors = new Refusals(this.config.maxSubscriptionIdBytes);
+    const errors = new Refusals(this.config.maxSubscriptionIdBytes, sink.maxMessageBytes / 2);
     for (const id of request.subscriptionIds) {
       if (sink.unregister(id)) removed.push(id);
       else errors.add(id, TetherError.notFound(`no subscription ${echo(id)} on this sink`));
@@ -154,12 +155,19 @@ export class SinkRequests {
   }
 }
 
-/** The refused entries of one request: the first MAX_LISTED_ERRORS listed (truncated), the rest counted. */
+/**
+ * The refused entries of one request: the first ones listed (truncated), within MAX_LISTED_ERRORS and
+ * `budgetBytes` of encoded size, so the reply fits the consumer's limit beside its ids; the rest counted.
+ */
 class Refusals {
   readonly listed: SubscriptionError[] = [];
   omitted = 0;
+  private bytes = 0;
 
-  constructor(private readonly maxIdBytes: number) {}
+  constructor(
+    private readonly maxIdBytes: number,
+    private readonly budgetBytes: number,
+  ) {}
 
   get count(): number {
     return this.listed.length + this.omitted;
@@ -170,15 +178,19 @@ class Refusals {
   }
 
   add(id: string, error: TetherError): void {
-    if (this.listed.length >= MAX_LISTED_ERRORS) {
-      this.omitted++;
-      return;
-    }
-    this.listed.push({
+    const entry: SubscriptionError = {
       subscriptionId: truncateBytes(id, this.maxIdBytes),
       code: error.code,
       message: truncateBytes(error.message, MAX_ERROR_MESSAGE_BYTES),
       requestId: '',
-    });
+    };
+    // Tag and length of the entry, its two strings, and at most 11 bytes for the code's field.
+    const size = framedSize(stringFieldSize(entry.subscriptionId) + stringFieldSize(entry.message) + 11);
+    if (this.listed.length >= MAX_LISTED_ERRORS || this.bytes + size > this.budgetBytes) {
+      this.omitted++;
+      return;
+    }
+    this.bytes += size;
+    this.listed.push(entry);
   }
 }

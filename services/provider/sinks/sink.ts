@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { CLOSE_REASONS, type CloseReason } from '../../../shared/close-reason';
 import { OpenSinkResponse, type ResumeGap } from '../../../shared/gen/tether/v1/sink';
+import { truncateBytes } from '../../../shared/text-bounds';
 import type { Scheduler } from '../scheduler';
 import type { Subscription, SubscriptionOwner } from '../subscriptions/subscription';
 import { OutboundQueue, type QueueLimits, type QueuedDelivery, BATCH_OVERHEAD } from './outbound-queue';
@@ -303,17 +304,23 @@ export class Sink implements SubscriptionOwner {
 
   private stepReplay(): void {
     const cursor = this.cursors[0];
-    const before = cursor.position;
-    const step = cursor.step(this.replaySource, this.limits.batchMaxEvents, this.limits.replayScanPerTurn, (event, ids) => {
-      for (const d of this.split(event.bytes, ids)) this.queue.pushReplay(d);
-    });
-    if (step.gapFirst !== undefined) this.reportGap(cursor.subscriptionIds, step.gapAfter ?? before, step.gapFirst, 'history no longer reaches back to the requested sequence');
-    if (step.done) this.cursors.shift();
+    const done = cursor.step(
+      this.replaySource,
+      this.limits.batchMaxEvents,
+      this.limits.replayScanPerTurn,
+      (event, ids) => {
+        for (const d of this.split(event.bytes, ids)) this.queue.pushReplay(d);
+      },
+      (after, first) => this.reportGap(cursor.subscriptionIds, after, first, 'history no longer reaches back to the requested sequence'),
+    );
+    if (done) this.cursors.shift();
   }
 
   /** An explicit gap for some subscriptions, split if its id list would exceed the message limit. */
   reportGap(ids: readonly string[], afterSequence: number | string, firstAvailable: number, reason: string, requestedEpoch = ''): void {
     const epoch = this.replaySource.epoch;
+    // Echoes are bounded: an epoch is a short id, and a longer one cannot have been this log's anyway.
+    requestedEpoch = truncateBytes(requestedEpoch, MAX_EPOCH_ECHO_BYTES);
     const base: ResumeGap = {
       subscriptionIds: [],
       requestedEpoch,
@@ -353,6 +360,8 @@ export class Sink implements SubscriptionOwner {
     this.flush();
   };
 }
+
+const MAX_EPOCH_ECHO_BYTES = 64;
 
 /** The status a politely ended stream gets, by reason. */
 const FINAL_STATUS: Record<'slow-consumer' | 'protocol-error' | 'evicted' | 'shutdown' | 'replica-lost', status> = {
