@@ -7,6 +7,19 @@ RUN npm install --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev
 
+# The dev stack's one-shot credentials step (docker-compose.yml `credentials`): it needs the openssl
+# command to make certificates, which the runtime image below does without.
+FROM node:20-bookworm-slim AS dev-credentials
+RUN apt-get update && apt-get install -y --no-install-recommends openssl && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=build --chown=node:node /app/package.json ./
+COPY --from=build --chown=node:node /app/node_modules ./node_modules
+COPY --from=build --chown=node:node /app/dist ./dist
+# Named volumes mounted here start out owned by node, so the step can write them as that user.
+RUN mkdir -p /creds/provider /creds/orders /creds/sensors /creds/publisher && chown -R node:node /creds
+USER node
+CMD ["node", "dist/services/local/dev-credentials.js", "provider=/creds/provider", "orders=/creds/orders", "sensors=/creds/sensors", "publisher=/creds/publisher"]
+
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app

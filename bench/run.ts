@@ -3,6 +3,7 @@ import { sinkMemoryBench } from './memory-sinks';
 import { reclaimLatencyBench } from './reclaim-latency';
 import { reclaimCostBench, routingBench, subscriptionMemoryBench } from './registry';
 import { restartBench } from './restart';
+import { securityBench } from './security';
 import { type BenchResult, machine, printTable, writeResult } from './lib/report';
 
 /**
@@ -18,6 +19,7 @@ const BENCHES: Record<string, (quick: boolean) => Promise<BenchResult>> = {
   'reclaim-latency': reclaimLatencyBench,
   'memory-sinks': sinkMemoryBench,
   restart: restartBench,
+  security: securityBench,
 };
 
 async function main(): Promise<void> {

@@ -11,7 +11,7 @@ import { ReflectionClient } from './reflection-client';
  */
 export async function call(opts: CommonOptions, target: string | undefined, json: string): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
-  const reflection = new ReflectionClient(opts.address);
+  const reflection = new ReflectionClient(opts.address, opts.credentials);
   let client: Client | undefined;
   try {
     if (!target) {

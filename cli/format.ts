@@ -1,4 +1,4 @@
-import type { ServiceError } from '@grpc/grpc-js';
+import type { ChannelCredentials, ServiceError } from '@grpc/grpc-js';
 import { status, type ServiceError as GrpcError } from '@grpc/grpc-js';
 import { parseAddressList } from '../shared/address-list';
 import { statusName } from '../shared/errors';
@@ -26,6 +26,8 @@ export interface CommonOptions {
   readonly address: string;
   readonly json: boolean;
   readonly timeoutMs: number;
+  /** TLS and a bearer token when TETHER_CA_FILE, TETHER_CERT_FILE/KEY_FILE or TETHER_TOKEN_FILE (or --ca…) are set. */
+  readonly credentials: ChannelCredentials;
 }
 
 export function out(line: string): void {

@@ -8,7 +8,7 @@ export async function health(opts: CommonOptions, service: string): Promise<numb
   let status = '';
   // With a list, the first address that is SERVING answers.
   for (address of parseAddressList(opts.address)) {
-    status = await probeHealth(address, service, opts.timeoutMs);
+    status = await probeHealth(address, service, opts.timeoutMs, opts.credentials);
     if (status === 'SERVING') break;
   }
   out(opts.json ? JSON.stringify({ address, service, status }) : status);

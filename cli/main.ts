@@ -4,7 +4,8 @@ import { call } from './call-command';
 import { type CommonOptions, describeError, failover } from './format';
 import { health } from './health-command';
 import { publish } from './publish-command';
-import { evict, reclaims, sinks, subscriptions, totals } from './tracker-commands';
+import { ClientCredentials, clientCredentialProblems } from '../shared/client-credentials';
+import { evict, reclaims, revoke, sinks, subscriptions, totals } from './tracker-commands';
 import { tail } from './tail-command';
 
 const USAGE = `tether: the command line of the Tether event provider
@@ -19,13 +20,16 @@ usage: tether <command> [options]
   totals                      live and reclaimed totals, detection latency
   reclaims [--follow]         reclaims by reason; --follow streams them as they happen (--count N)
   evict <sink-id>             close a sink and reclaim its subscriptions (--message)
+  revoke <subject>            close every sink of a subject as revoked and refuse its credentials issued until now (--message)
   health [--service name]     grpc.health.v1 status; exit code 0 only when SERVING
   call [Service/Method] [json]
                               any method through server reflection, like grpcurl; no method lists services
 
 options: --address host:port[,host:port…] (default $TETHER_ADDRESS or 127.0.0.1:50051; a list is tried in order
          until a provider answers), --json, --timeout ms (default 5000), --local (sinks, totals, reclaims: this
-         replica only, not the fleet)`;
+         replica only, not the fleet)
+security: --ca file, --cert file --key file (mTLS), --token-file file (bearer token; implies TLS);
+          defaults $TETHER_CA_FILE, $TETHER_CERT_FILE, $TETHER_KEY_FILE, $TETHER_TOKEN_FILE; --plaintext ignores them`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -47,6 +51,11 @@ async function main(argv: string[]): Promise<number> {
       message: { type: 'string', default: '' },
       service: { type: 'string', default: '' },
       local: { type: 'boolean', default: false },
+      ca: { type: 'string', default: process.env.TETHER_CA_FILE ?? '' },
+      cert: { type: 'string', default: process.env.TETHER_CERT_FILE ?? '' },
+      key: { type: 'string', default: process.env.TETHER_KEY_FILE ?? '' },
+      'token-file': { type: 'string', default: process.env.TETHER_TOKEN_FILE ?? '' },
+      plaintext: { type: 'boolean', default: false },
     },
   });
   const [command, ...rest] = positionals;
@@ -54,10 +63,17 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return command || values.help ? 0 : 2;
   }
+  // --plaintext ignores the credential settings: for a plaintext endpoint such as a consumer's health port.
+  const files = values.plaintext
+    ? { caFile: '', certFile: '', keyFile: '', tokenFile: '' }
+    : { caFile: values.ca, certFile: values.cert, keyFile: values.key, tokenFile: values['token-file'] };
+  const problems = clientCredentialProblems(files);
+  if (problems.length > 0) throw new Error(problems.join('; '));
   const opts: CommonOptions = {
     address: values.address ?? process.env.TETHER_ADDRESS ?? '127.0.0.1:50051',
     json: values.json,
     timeoutMs: Number(values.timeout),
+    credentials: new ClientCredentials(files).channel(),
   };
   const count = Number(values.count);
   const need = (what: string) => {
@@ -88,6 +104,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case 'evict':
       await failover(opts, (o) => evict(o, need('a sink id'), values.message));
+      return 0;
+    case 'revoke':
+      await revoke(opts, need('a subject'), values.message);
       return 0;
     case 'health':
       return health(opts, values.service);

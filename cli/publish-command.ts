@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as readline from 'node:readline';
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import { clientOptions } from '../shared/client-options';
 import type { Event } from '../shared/gen/tether/v1/event';
 import { PublisherServiceClient } from '../shared/gen/tether/v1/publisher';
@@ -41,7 +41,7 @@ export async function publish(opts: CommonOptions, args: { event?: EventFields; 
   const clients = new Map<string, PublisherServiceClient>();
   const clientFor = (address: string) => {
     let client = clients.get(address);
-    if (!client) clients.set(address, (client = new PublisherServiceClient(address, credentials.createInsecure(), clientOptions())));
+    if (!client) clients.set(address, (client = new PublisherServiceClient(address, opts.credentials, clientOptions())));
     return client;
   };
   const send = async (events: Event[]) => {

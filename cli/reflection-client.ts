@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
-import { type CallOptions, type Client, type ClientDuplexStream, credentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { type CallOptions, type ChannelCredentials, type Client, type ClientDuplexStream, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
 interface ReflectionResponse {
@@ -24,10 +24,13 @@ function reflectionProtoRoot(): string {
 export class ReflectionClient {
   private readonly stub: Client & { ServerReflectionInfo(options: CallOptions): ClientDuplexStream<object, ReflectionResponse> };
 
-  constructor(private readonly address: string) {
+  constructor(
+    private readonly address: string,
+    private readonly channel: ChannelCredentials,
+  ) {
     const def = protoLoader.loadSync('grpc/reflection/v1/reflection.proto', { ...REFLECTION_OPTIONS, includeDirs: [reflectionProtoRoot()] });
     const pkg = loadPackageDefinition(def) as unknown as { grpc: { reflection: { v1: { ServerReflection: ServiceClientConstructor } } } };
-    this.stub = new pkg.grpc.reflection.v1.ServerReflection(address, credentials.createInsecure()) as never;
+    this.stub = new pkg.grpc.reflection.v1.ServerReflection(address, channel) as never;
   }
 
   close(): void {
@@ -52,7 +55,7 @@ export class ReflectionClient {
     let node: GrpcObject | ServiceClientConstructor = loadPackageDefinition(def);
     for (const part of serviceName.split('.')) node = (node as GrpcObject)[part] as GrpcObject;
     const Ctor = node as unknown as ServiceClientConstructor;
-    return { client: new Ctor(this.address, credentials.createInsecure()), methods: service as never };
+    return { client: new Ctor(this.address, this.channel), methods: service as never };
   }
 
   /** One request on its own reflection stream, ended by the deadline if the server never answers. */

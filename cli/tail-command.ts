@@ -1,4 +1,3 @@
-import { credentials } from '@grpc/grpc-js';
 import { clientOptions } from '../shared/client-options';
 import { type OpenSinkResponse, SinkServiceClient } from '../shared/gen/tether/v1/sink';
 import { parseSubscriptionList } from '../shared/subscription-spec';
@@ -8,7 +7,7 @@ import { type CommonOptions, out } from './format';
 export async function tail(opts: CommonOptions, subscriptions: string, name: string, count: number): Promise<void> {
   const specs = parseSubscriptionList(subscriptions);
   if (specs.length === 0) throw new Error('tail needs at least one subscription pattern');
-  const client = new SinkServiceClient(opts.address, credentials.createInsecure(), clientOptions());
+  const client = new SinkServiceClient(opts.address, opts.credentials, clientOptions());
   const call = client.openSink();
   let seen = 0;
   await new Promise<void>((resolve, reject) => {

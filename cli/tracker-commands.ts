@@ -1,10 +1,10 @@
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import { clientOptions } from '../shared/client-options';
 import { ConnectionTrackerServiceClient, type GetTotalsResponse, type WatchReclaimsResponse } from '../shared/gen/tether/v1/tracker';
 import { type CommonOptions, out, printObject, printTable, unary } from './format';
 
 function tracker(opts: CommonOptions): ConnectionTrackerServiceClient {
-  return new ConnectionTrackerServiceClient(opts.address, credentials.createInsecure(), clientOptions());
+  return new ConnectionTrackerServiceClient(opts.address, opts.credentials, clientOptions());
 }
 
 export async function sinks(opts: CommonOptions, local = false): Promise<void> {
@@ -40,6 +40,14 @@ export async function evict(opts: CommonOptions, sinkId: string, message: string
   client.close();
 }
 
+/** Revokes a subject: its sinks close as revoked, its credentials issued until now are refused. */
+export async function revoke(opts: CommonOptions, subject: string, message: string): Promise<void> {
+  const client = tracker(opts);
+  const res = await unary<object>(opts, (o, cb) => client.revokeSubject({ subject, message }, new Metadata(), o, cb));
+  printObject(opts, { revoked: subject, ...res });
+  client.close();
+}
+
 /** Without --follow: reclaim counts by reason. With it: each reclaim as it happens, until interrupted. */
 export async function reclaims(opts: CommonOptions, follow: boolean, count: number, local = false): Promise<void> {
   if (!follow) {
@@ -63,7 +71,7 @@ export async function reclaims(opts: CommonOptions, follow: boolean, count: numb
       if (opts.json) out(JSON.stringify(record));
       else
         out(
-          `${record.detectedAt}  ${record.reason.padEnd(17)} ${record.consumerName} (${record.peer}${record.replicaId ? ` on ${record.replicaId}` : ''})  ${record.subscriptionCount} subscriptions  ` +
+          `${record.detectedAt}  ${record.reason.padEnd(19)} ${record.consumerName}${record.subject ? ` [${record.subject}]` : ''} (${record.peer}${record.replicaId ? ` on ${record.replicaId}` : ''})  ${record.subscriptionCount} subscriptions  ` +
             `${record.sinceLastActivityMs.toFixed(0)} ms after last sign of life  sink ${record.sinkId}`,
         );
       if (count > 0 && ++seen >= count) {

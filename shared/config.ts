@@ -24,6 +24,11 @@ export function oneOf<T extends string>(env: string, defaultValue: T, values: re
   return { env, default: defaultValue, doc, schema: z.enum(values as [T, ...T[]]) as unknown as z.ZodType<T> };
 }
 
+/** A string that may be empty (an optional file path or name): empty means "not set". */
+export function optionalStr(env: string, doc: string): Setting<string> {
+  return { env, default: '', doc, schema: z.string() };
+}
+
 export type SettingsTable = Record<string, Setting<unknown>>;
 export type ConfigOf<T extends SettingsTable> = { readonly [K in keyof T]: T[K] extends Setting<infer V> ? V : never };
 
@@ -49,8 +54,13 @@ export function loadConfig<T extends SettingsTable>(
     else problems.push(`${setting.env}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   }
   if (problems.length === 0 && check) problems.push(...check(out as ConfigOf<T>));
-  if (problems.length > 0) throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0) throw configError(problems);
   return Object.freeze(out) as ConfigOf<T>;
+}
+
+/** One problem is one line; several are listed under a heading. */
+export function configError(problems: string[]): Error {
+  return new Error(problems.length === 1 ? `invalid configuration: ${problems[0]}` : `invalid configuration:\n  ${problems.join('\n  ')}`);
 }
 
 /** The markdown rows of a settings table, for the README. */

@@ -71,23 +71,23 @@ test('without nats-server the stack is one provider on the memory log, and every
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-compose-solo-'));
   try {
     const local = Object.fromEntries((await localise(loadCompose(), { preferPublished: false, stateDir, natsServer: undefined })).map((s) => [s.name, s]));
-    expect(Object.keys(local).sort()).toEqual(['consumer-orders', 'consumer-sensors', 'provider-a', 'publisher']);
+    expect(Object.keys(local).sort()).toEqual(['consumer-orders', 'consumer-sensors', 'credentials', 'provider-a', 'publisher']);
     expect(local['provider-a'].env.TETHER_EVENT_LOG).toBe('memory');
     const only = `127.0.0.1:${local['provider-a'].env.TETHER_PORT}`;
     for (const name of ['consumer-orders', 'consumer-sensors', 'publisher']) {
       expect(local[name].env.TETHER_PROVIDER_ADDRESS).toBe(only);
       expect(local[name].dependsOn).toEqual(['provider-a']);
     }
-    expect(local['provider-a'].dependsOn).toEqual([]);
+    expect(local['provider-a'].dependsOn).toEqual(['credentials']);
   } finally {
     fs.rmSync(stateDir, { recursive: true, force: true });
   }
 });
 
-test('docker compose services start from their compose command and environment: NATS, two replicas, consumers listing both; events reach both consumers; a kill shows as a reclaim in the fleet view; a restarted consumer resumes', async () => {
+test('docker compose services start from their compose command and environment: NATS, two replicas over TLS with tokens, consumers listing both; events reach both consumers; a kill shows as a reclaim in the fleet view; a restarted consumer resumes', async () => {
   const compose = loadCompose();
   const services = compose.services;
-  expect(Object.keys(services).sort()).toEqual(['consumer-orders', 'consumer-sensors', 'nats', 'provider-a', 'provider-b', 'publisher']);
+  expect(Object.keys(services).sort()).toEqual(['consumer-orders', 'consumer-sensors', 'credentials', 'nats', 'provider-a', 'provider-b', 'publisher']);
   expect(services.nats.image).toMatch(/^nats:[\d.]+-alpine$/);
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-compose-'));
   const local = Object.fromEntries((await localise(compose, { preferPublished: false, stateDir, natsServer: natsServerBinary() })).map((s) => [s.name, s]));
@@ -105,6 +105,11 @@ test('docker compose services start from their compose command and environment: 
       expect(path.dirname(local[name].env.CONSUMER_STATE_FILE)).toBe(path.join(stateDir, `${name}-state`));
       expect(fs.statSync(path.join(stateDir, `${name}-state`)).isDirectory()).toBe(true);
     }
+
+    // The one-shot credentials step first: the provider waits for it to complete.
+    for (const name of ['provider-a', 'provider-b']) expect(services[name].depends_on?.credentials.condition).toBe('service_completed_successfully');
+    expect(runSync(local.credentials.command).code).toBe(0);
+    expect(local['provider-a'].env.TETHER_TLS_CERT_FILE).toBe(path.join(stateDir, 'creds-provider', 'server.pem'));
 
     // Start in depends_on order, each gated on its own compose healthcheck command.
     children.set('nats', run(local.nats.command, local.nats.env));
@@ -130,21 +135,26 @@ test('docker compose services start from their compose command and environment: 
     };
     await waitFor('both positions saved', () => saved('consumer-orders') > 0 && saved('consumer-sensors') > 0, 10_000, 100);
 
-    const cli = (...args: string[]) => runSync(['node', 'dist/cli/main.js', '--address', local['consumer-orders'].env.TETHER_PROVIDER_ADDRESS, ...args]);
+    // Operator calls need the operator token; without it the tracker refuses.
+    const operator = ['--ca', local['provider-a'].env.TETHER_CA_FILE, '--token-file', local['provider-a'].env.TETHER_TOKEN_FILE];
+    const address = local['consumer-orders'].env.TETHER_PROVIDER_ADDRESS;
+    expect(runSync(['node', 'dist/cli/main.js', '--address', address, '--ca', local['provider-a'].env.TETHER_CA_FILE, 'sinks']).code).toBe(1);
+    const cli = (...args: string[]) => runSync(['node', 'dist/cli/main.js', '--address', address, ...operator, ...args]);
     // The fleet view on replica A lists the sensors consumer's sink on B too.
     const sinks = () => JSON.parse(cli('sinks', '--json').stdout) as Array<{ consumerName: string; subscriptionCount: number; replicaId: string }>;
     await waitFor('both sinks in the fleet view', () => sinks().length === 2, 10_000, 200);
     expect(Object.fromEntries(sinks().map((s) => [s.consumerName, [s.subscriptionCount, s.replicaId]]))).toEqual({ orders: [3, 'provider-a'], sensors: [301, 'provider-b'] });
 
     // Kill a consumer and watch the reclaim arrive through the CLI and the metrics.
-    const follow = run(['node', 'dist/cli/main.js', '--address', local['consumer-orders'].env.TETHER_PROVIDER_ADDRESS, 'reclaims', '--follow', '--count', '1', '--json']);
+    const follow = run(['node', 'dist/cli/main.js', '--address', address, ...operator, 'reclaims', '--follow', '--count', '1', '--json']);
     children.set('follow', follow);
     const metrics = async (name: string) => (await fetch(`http://127.0.0.1:${local[name].env.TETHER_METRICS_PORT}/metrics`)).text();
     await waitFor('reclaim watcher attached', async () => /tether_reclaim_watchers 1/.test(await metrics('provider-a')), 5_000, 50);
     const savedBeforeKill = saved('consumer-sensors');
     children.get('consumer-sensors')?.kill('SIGKILL');
     await waitFor('reclaim followed', () => follow.output().includes('"reason":"crashed"'), 10_000, 50);
-    expect(JSON.parse(follow.output().trim())).toMatchObject({ consumerName: 'sensors', subscriptionCount: 301, reason: 'crashed', replicaId: 'provider-b' });
+    const line = follow.output().split('\n').find((l) => l.startsWith('{')) ?? ''; // stderr may carry a warning
+    expect(JSON.parse(line)).toMatchObject({ consumerName: 'sensors', subscriptionCount: 301, reason: 'crashed', replicaId: 'provider-b' });
     const after = await metrics('provider-b');
     expect(after).toMatch(/tether_reclaimed_subscriptions_total\{reason="crashed"\} 301/);
     expect(after).toMatch(/tether_live_sinks 0/);

@@ -8,7 +8,7 @@ import { waitFor } from './helpers/wait';
 // Issue 9: npm start honours restart: and stop_grace_period, and checks health without blocking. Each
 // service here is a real node process running a one-line script.
 function service(script: string, restart: RestartPolicy, stopGraceMs = 10_000): LocalService {
-  return { name: 'svc', command: ['node', '-e', script], env: {}, dependsOn: [], restart, stopGraceMs, volumes: [] };
+  return { name: 'svc', command: ['node', '-e', script], env: {}, dependsOn: [], completedFirst: [], restart, stopGraceMs, volumes: [] };
 }
 
 function supervise(svc: LocalService, overrides: { maxRestarts?: number; stableRunMs?: number } = {}) {

@@ -1,4 +1,5 @@
-import { credentials } from '@grpc/grpc-js';
+import * as fs from 'node:fs';
+import { type ChannelCredentials, credentials, Metadata } from '@grpc/grpc-js';
 import type { Msg as NatsMsg } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -31,9 +32,33 @@ interface Args {
   durationMs: number;
   latency: number;
   maxMs: number;
+  /** TLS with this CA file (security benchmark); a bearer token with `token`; a consumer name bound to it. */
+  ca?: string;
+  token?: string;
+  name?: string;
 }
 
 const args = JSON.parse(process.argv[2]) as Args;
+
+/** With TLS, the certificate is checked for "localhost" (the address is an IP, which TLS cannot name in SNI). */
+function options() {
+  return args.ca ? { ...clientOptions(), 'grpc.ssl_target_name_override': 'localhost' } : clientOptions();
+}
+
+function channel(): ChannelCredentials {
+  if (!args.ca) return credentials.createInsecure();
+  const tls = credentials.createSsl(fs.readFileSync(args.ca));
+  const token = args.token;
+  if (!token) return tls;
+  return credentials.combineChannelCredentials(
+    tls,
+    credentials.createFromMetadataGenerator((_p, cb) => {
+      const md = new Metadata();
+      md.set('authorization', `Bearer ${token}`);
+      cb(null, md);
+    }),
+  );
+}
 setTimeout(() => process.exit(3), args.maxMs).unref();
 const send = (m: object) => process.send?.(m);
 
@@ -46,14 +71,20 @@ function stamped(payload: number): Buffer {
 function counter() {
   let count = 0;
   let firstAt = 0;
+  let cpuAtFirst = process.cpuUsage();
   const latencies: number[] = [];
   return (data: Uint8Array) => {
     const at = nowMs();
-    if (count === 0) firstAt = at;
+    if (count === 0) {
+      firstAt = at;
+      cpuAtFirst = process.cpuUsage();
+    }
     count++;
     if (args.latency) latencies.push(at - Buffer.from(data.buffer, data.byteOffset, data.byteLength).readDoubleLE(0));
     if (count === args.count) {
-      send({ type: 'done', count, firstAt, lastAt: at, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: percentile(latencies, 1) });
+      // CPU this consumer spent from its first event to its last (decoding, and decrypting under TLS).
+      const cpu = process.cpuUsage(cpuAtFirst);
+      send({ type: 'done', count, firstAt, lastAt: at, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: percentile(latencies, 1), cpuUs: cpu.user + cpu.system });
       setTimeout(() => process.exit(0), 50);
     }
   };
@@ -104,14 +135,14 @@ async function consume(): Promise<void> {
     send({ type: 'ready' });
     return;
   }
-  const client = new SinkServiceClient(args.address, credentials.createInsecure(), clientOptions());
+  const client = new SinkServiceClient(args.address, channel(), options());
   const call = client.openSink();
   call.on('data', (m: OpenSinkResponse) => {
     if (m.kind?.$case === 'ack') send({ type: 'ready' });
     if (m.kind?.$case === 'events') for (const d of m.kind.value.deliveries) onEvent(d.event?.data ?? new Uint8Array(8));
   });
   call.on('error', () => process.exit(4));
-  call.write({ kind: { $case: 'open', value: { consumerName: `bench-${process.pid}`, maxReceiveMessageBytes: 0 } } });
+  call.write({ kind: { $case: 'open', value: { consumerName: args.name ? `${args.name}/${process.pid}` : `bench-${process.pid}`, maxReceiveMessageBytes: 0 } } });
   if (args.mode === 'raw') {
     send({ type: 'ready' });
     return;
@@ -180,7 +211,7 @@ async function publish(): Promise<void> {
     return;
   }
   // One PublishStream: no per-call setup, answers in order; at most IN_FLIGHT batches unanswered.
-  const client = new PublisherServiceClient(args.address, credentials.createInsecure(), clientOptions());
+  const client = new PublisherServiceClient(args.address, channel(), options());
   const stream = client.publishStream();
   const IN_FLIGHT = 4;
   let sentBatches = 0;

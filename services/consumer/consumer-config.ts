@@ -1,6 +1,8 @@
 import * as os from 'node:os';
-import { type ConfigOf, int, loadConfig, str } from '../../shared/config';
 import { parseAddressList } from '../../shared/address-list';
+import { clientCredentialProblems, clientCredentialSettings, hasClientAuth } from '../../shared/client-credentials';
+import { type ConfigOf, int, loadConfig, optionalStr, str } from '../../shared/config';
+import { isLoopbackHost } from '../../shared/loopback';
 import { parseSubscriptionList } from '../../shared/subscription-spec';
 
 /** Every setting of the consumer service. */
@@ -8,7 +10,7 @@ export const consumerSettings = {
   providerAddress: str('TETHER_PROVIDER_ADDRESS', '127.0.0.1:50051', 'host:port of the event provider; a comma-separated list of replicas to fail over between, first preferred.'),
   name: str('CONSUMER_NAME', '', 'Consumer name shown by the tracker; empty means the host name.'),
   subscriptions: str('CONSUMER_SUBSCRIPTIONS', '>', "Subscriptions: `[id=]pattern[key=value,…]` separated by ';'; `{1..300}` expands a range."),
-  host: str('CONSUMER_HOST', '0.0.0.0', 'Address the health and metrics endpoints listen on.'),
+  host: optionalStr('CONSUMER_HOST', 'Address the health, `/metrics` and `/status` endpoints listen on. Empty: all interfaces when the consumer authenticates to the provider, else 127.0.0.1.'),
   healthPort: int('CONSUMER_HEALTH_PORT', 50061, 'gRPC health port (0 picks a free one).', 0, 65535),
   metricsPort: int('CONSUMER_METRICS_PORT', 9465, 'HTTP `/metrics` and `/status` port; -1 disables, 0 picks a free one.', -1, 65535),
   queueMax: int('CONSUMER_QUEUE_MAX', 10_000, 'Events received but not yet handled; at the bound the consumer stops reading.', 1),
@@ -26,9 +28,16 @@ export const consumerSettings = {
     'File keeping the resume position across process restarts; empty keeps it in memory only. Its directory must exist and be writable: the consumer checks at start-up and refuses to run otherwise.',
   ),
   stateFlushMs: int('CONSUMER_STATE_FLUSH_MS', 1_000, 'How often a changed position is written to CONSUMER_STATE_FILE.', 10),
+  ...clientCredentialSettings,
+  allowUnauthenticated: int('TETHER_ALLOW_UNAUTHENTICATED', 0, '1 lets a consumer without credentials serve /status and /metrics on a non-loopback CONSUMER_HOST.', 0, 1),
 };
 
 export type ConsumerConfig = ConfigOf<typeof consumerSettings>;
+
+/** Where the endpoints listen: as configured, or everywhere only for a consumer that authenticates. */
+export function consumerHost(c: ConsumerConfig): string {
+  return c.host || (hasClientAuth(c) ? '0.0.0.0' : '127.0.0.1');
+}
 
 export function consumerConfigFromEnv(env: Record<string, string | undefined> = process.env): ConsumerConfig {
   const config = loadConfig(consumerSettings, env, (c) => {
@@ -42,7 +51,12 @@ export function consumerConfigFromEnv(env: Record<string, string | undefined> = 
     } catch (err) {
       return [`CONSUMER_SUBSCRIPTIONS: ${(err as Error).message}`];
     }
-    return c.backoffMaxMs < c.backoffInitialMs ? ['CONSUMER_BACKOFF_MAX_MS must be at least CONSUMER_BACKOFF_INITIAL_MS'] : [];
+    const problems = clientCredentialProblems(c);
+    if (c.backoffMaxMs < c.backoffInitialMs) problems.push('CONSUMER_BACKOFF_MAX_MS must be at least CONSUMER_BACKOFF_INITIAL_MS');
+    if (c.host && !isLoopbackHost(c.host) && !hasClientAuth(c) && c.allowUnauthenticated !== 1) {
+      problems.push(`CONSUMER_HOST=${c.host} would show what this consumer received to anyone who reaches it, with no authentication configured: set TETHER_TOKEN_FILE or TETHER_CERT_FILE, listen on loopback, or set TETHER_ALLOW_UNAUTHENTICATED=1`);
+    }
+    return problems;
   });
   return config.name ? config : Object.freeze({ ...config, name: os.hostname() });
 }

@@ -4,7 +4,8 @@ import { TetherError } from '../../shared/errors';
 import { HttpEndpoint } from '../../shared/http-endpoint';
 import type { Logger } from '../../shared/logger';
 import { parseSubscriptionList } from '../../shared/subscription-spec';
-import type { ConsumerConfig } from './consumer-config';
+import { hasClientAuth } from '../../shared/client-credentials';
+import { type ConsumerConfig, consumerHost } from './consumer-config';
 import { ConsumerMetrics } from './consumer-metrics';
 import { EventHandler } from './event-handler';
 import { PositionFlusher } from './position-flusher';
@@ -92,12 +93,14 @@ export class Consumer {
       this.log.info({ file: this.config.stateFile, ...saved }, 'resuming from the saved position');
     }
     this.flusher?.start();
+    const host = consumerHost(this.config);
+    if (!hasClientAuth(this.config)) {
+      this.log.warn({ host }, this.config.host ? 'no credentials configured: /status and /metrics are open to this address' : 'no credentials configured: /status and /metrics listen on loopback only');
+    }
     this.healthPort = await new Promise<number>((resolve, reject) =>
-      this.healthServer.bindAsync(`${this.config.host}:${this.config.healthPort}`, ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      ),
+      this.healthServer.bindAsync(`${host}:${this.config.healthPort}`, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
-    this.metricsPort = await this.http.listen(this.config.host, this.config.metricsPort);
+    this.metricsPort = await this.http.listen(host, this.config.metricsPort);
     this.health.setStatus('', 'SERVING');
     this.sink.start();
     this.log.info({ provider: this.config.providerAddress, healthPort: this.healthPort, metricsPort: this.metricsPort }, 'consumer started');

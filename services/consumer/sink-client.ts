@@ -1,8 +1,9 @@
-import { type ClientDuplexStream, credentials, status } from '@grpc/grpc-js';
+import { type ClientDuplexStream, status } from '@grpc/grpc-js';
 import { AddressList } from '../../shared/address-list';
 import { Backoff } from '../../shared/backoff';
+import { ClientCredentials } from '../../shared/client-credentials';
 import { clientOptions } from '../../shared/client-options';
-import { statusName } from '../../shared/errors';
+import { retryPushbackMs, statusName } from '../../shared/errors';
 import { type OpenSinkRequest, type OpenSinkResponse, SinkServiceClient, type SubscriptionSpec } from '../../shared/gen/tether/v1/sink';
 import type { Logger } from '../../shared/logger';
 import type { ConsumerConfig } from './consumer-config';
@@ -23,6 +24,7 @@ export class SinkClient {
   private readonly addresses: AddressList;
   /** One client per provider address, made when first used. */
   private readonly clients = new Map<string, SinkServiceClient>();
+  private readonly credentials: ClientCredentials;
   private readonly backoff: Backoff;
   private call: Call | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -42,14 +44,25 @@ export class SinkClient {
     private readonly onChange: () => void,
   ) {
     this.addresses = new AddressList(config.providerAddress);
+    this.credentials = new ClientCredentials(config);
     this.backoff = new Backoff(config.backoffInitialMs, config.backoffMaxMs);
   }
 
   /** Flow control for the handler: pause and resume reading from the current stream. */
   readonly flow = {
-    pause: () => this.call?.pause(),
-    resume: () => this.call?.resume(),
+    // While we hold the stream back ourselves, the provider's silence is ours: the idle timer waits.
+    pause: () => {
+      this.readingPaused = true;
+      clearTimeout(this.idleTimer);
+      this.call?.pause();
+    },
+    resume: () => {
+      this.readingPaused = false;
+      if (this.call) this.armIdle(this.call);
+      this.call?.resume();
+    },
   };
+  private readingPaused = false;
 
   start(): void {
     this.stopped = false;
@@ -82,10 +95,16 @@ export class SinkClient {
   private connect(): void {
     if (this.stopped) return;
     this.connects++;
+    // A rotated client certificate takes new connections; a refreshed token is read on every call.
+    if (this.credentials.channelChanged) {
+      for (const client of this.clients.values()) client.close();
+      this.clients.clear();
+      this.log.info('client certificate files changed: reconnecting with them');
+    }
     const call = this.client().openSink();
     this.call = call;
     call.on('data', (msg: OpenSinkResponse) => this.onMessage(call, msg));
-    call.on('error', (err: Error & { code?: number }) => this.onBroken(call, `${statusName(err.code ?? status.UNKNOWN)}: ${err.message}`));
+    call.on('error', (err: Error & { code?: number }) => this.onBroken(call, `${statusName(err.code ?? status.UNKNOWN)}: ${err.message}`, retryPushbackMs(err)));
     call.on('end', () => this.onBroken(call, 'the provider ended the sink'));
     call.write({ kind: { $case: 'open', value: { consumerName: this.config.name, maxReceiveMessageBytes: 0 } } });
     const resume = this.state.resumePoint();
@@ -159,7 +178,7 @@ export class SinkClient {
     const address = this.addresses.current;
     let client = this.clients.get(address);
     if (!client) {
-      client = new SinkServiceClient(address, credentials.createInsecure(), clientOptions(this.config.keepaliveTimeMs, this.config.keepaliveTimeoutMs));
+      client = new SinkServiceClient(address, this.credentials.channel(), clientOptions(this.config.keepaliveTimeMs, this.config.keepaliveTimeoutMs));
       this.clients.set(address, client);
     }
     return client;
@@ -169,11 +188,12 @@ export class SinkClient {
     return this.addresses.current;
   }
 
-  private onBroken(call: Call, why: string): void {
+  /** `pushbackMs`: the provider said when trying again can succeed (a quota); never retry sooner. */
+  private onBroken(call: Call, why: string, pushbackMs?: number): void {
     if (call !== this.call) return;
     this.drop(why);
     if (this.stopped) return;
-    const delay = this.backoff.next();
+    const delay = Math.max(this.backoff.next(), pushbackMs ?? 0);
     const from = this.addresses.current;
     const to = this.addresses.advance();
     this.metrics.reconnects.inc();
@@ -188,6 +208,7 @@ export class SinkClient {
     this.subscribed = false;
     clearTimeout(this.idleTimer);
     this.handler().clear();
+    this.readingPaused = false; // the handler's queue is gone, and with it the reason to hold back
     this.onChange();
     if (call) {
       call.removeAllListeners('data');
@@ -199,6 +220,7 @@ export class SinkClient {
 
   private armIdle(call: Call): void {
     clearTimeout(this.idleTimer);
+    if (this.readingPaused) return;
     this.idleTimer = setTimeout(() => this.onBroken(call, `nothing from the provider for ${this.config.idleTimeoutMs} ms`), this.config.idleTimeoutMs);
     this.idleTimer.unref();
   }

@@ -44,6 +44,8 @@ export interface LocalService {
   /** The compose healthcheck command, rewritten, and how long one check may take; absent when the service has none. */
   readonly health?: { readonly command: string[]; readonly timeoutMs: number };
   readonly dependsOn: string[];
+  /** Dependencies that must have run to completion (exit 0) first, like the credentials step. */
+  readonly completedFirst: string[];
   readonly restart: RestartPolicy;
   /** compose's stop_grace_period: SIGTERM, then SIGKILL after this long. */
   readonly stopGraceMs: number;
@@ -100,6 +102,12 @@ function healthCommand(test: string[]): string[] | undefined {
   if (kind === 'CMD') return rest;
   if (kind === 'CMD-SHELL') return ['sh', '-c', rest.join(' ')];
   return undefined;
+}
+
+/** A path argument, or the path after `name=` in one. */
+function rewriteArgument(arg: string, volumes: LocalVolume[]): string {
+  const eq = arg.indexOf('=');
+  return eq > 0 && arg[eq + 1] === '/' ? `${arg.slice(0, eq + 1)}${rewritePaths(arg.slice(eq + 1), volumes)}` : rewritePaths(arg, volumes);
 }
 
 export interface LocaliseOptions {
@@ -178,15 +186,18 @@ export async function localise(compose: ComposeFile, options: LocaliseOptions): 
     }
     const health = svc.healthcheck && healthCommand(svc.healthcheck.test);
     if (isNats(svc)) return localNats(name, svc, options.natsServer as string, portMap.get(name) as Map<string, string>, volumes);
+    const dependsOn = Object.entries(svc.depends_on ?? {});
     return {
       name,
-      command: svc.command,
+      // Paths in arguments too (`--ca /creds/…`, `provider=/creds/provider`): each names its local directory.
+      command: svc.command.map((a) => rewriteArgument(a, volumes)),
       env,
       health: health && {
-        command: health.map((a) => rewrite(name, a)),
+        command: health.map((a) => rewriteArgument(rewrite(name, a), volumes)),
         timeoutMs: svc.healthcheck?.timeout ? parseDuration(svc.healthcheck.timeout, `${name} healthcheck.timeout`) : DEFAULT_HEALTH_TIMEOUT_MS,
       },
-      dependsOn: Object.keys(svc.depends_on ?? {}),
+      dependsOn: dependsOn.map(([d]) => d),
+      completedFirst: dependsOn.filter(([, c]) => c.condition === 'service_completed_successfully').map(([d]) => d),
       restart: parseRestart(svc.restart, name),
       stopGraceMs: svc.stop_grace_period ? parseDuration(svc.stop_grace_period, `${name} stop_grace_period`) : DEFAULT_STOP_GRACE_MS,
       volumes,
@@ -209,6 +220,7 @@ function localNats(name: string, svc: ComposeService, binary: string, ports: Map
     command: [binary, ...args, '-a', '127.0.0.1', '-p', client],
     env: {},
     health: monitor ? { command: ['node', '-e', probe], timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS } : undefined,
+    completedFirst: [],
     dependsOn: Object.keys(svc.depends_on ?? {}),
     restart: parseRestart(svc.restart, name),
     stopGraceMs: svc.stop_grace_period ? parseDuration(svc.stop_grace_period, `${name} stop_grace_period`) : DEFAULT_STOP_GRACE_MS,

@@ -65,8 +65,11 @@ async function main(): Promise<void> {
     levels.push(started);
     for (const p of started) p.start();
     const health = await Promise.all(
-      started.map((p) =>
-        p.service.health
+      started.map(async (p) =>
+        // A one-shot step (the credentials) must finish with 0 before what depends on it starts.
+        services.some((s) => s.completedFirst.includes(p.name))
+          ? (await p.exitCode()) === 0
+          : p.service.health
           ? waitHealthy(p.service.health.command, {
               checkTimeoutMs: p.service.health.timeoutMs,
               withinMs: START_TIMEOUT_MS,
@@ -78,10 +81,11 @@ async function main(): Promise<void> {
       ),
     );
     const unhealthy = started.filter((_p, i) => !health[i]);
-    if (unhealthy.length > 0 && !stopping) throw new Error(`${unhealthy.map((p) => p.name).join(', ')} did not become healthy`);
+    if (unhealthy.length > 0 && !stopping) throw new Error(`${unhealthy.map((p) => p.name).join(', ')} did not become healthy (or a one-shot step failed)`);
   }
   const provider = services.find((s) => s.name === firstProvider);
-  say(`all services up. Try: npx tether --address 127.0.0.1:${provider?.env.TETHER_PORT} sinks`);
+  const operator = provider?.env.TETHER_TOKEN_FILE ? `TETHER_CA_FILE=${path.relative(REPO_ROOT, provider.env.TETHER_CA_FILE)} TETHER_TOKEN_FILE=${path.relative(REPO_ROOT, provider.env.TETHER_TOKEN_FILE)} ` : '';
+  say(`all services up. Try: ${operator}npx tether --address 127.0.0.1:${provider?.env.TETHER_PORT} sinks`);
   say(`metrics: http://127.0.0.1:${provider?.env.TETHER_METRICS_PORT}/metrics; Ctrl-C stops everything`);
 }
 

@@ -40,6 +40,7 @@ export const DEFAULT_SUPERVISION: Omit<SupervisionOptions, 'cwd' | 'say' | 'outp
 export class ServiceProcess {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
+  private lastExitCode: Promise<number | null> = Promise.resolve(null);
   private restartTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   /** Restarts in the current run of quick exits. */
@@ -60,6 +61,11 @@ export class ServiceProcess {
     return this.child?.pid;
   }
 
+  /** The exit code of the current run, once it has exited (a one-shot step's result). */
+  exitCode(): Promise<number | null> {
+    return this.lastExitCode;
+  }
+
   get running(): boolean {
     return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
   }
@@ -70,6 +76,7 @@ export class ServiceProcess {
     const child = spawn(cmd === 'node' ? process.execPath : cmd, args, { cwd: this.options.cwd, env: { ...process.env, ...this.service.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    this.lastExitCode = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
     child.once('error', (err) => this.options.say(`${this.name} could not start: ${err.message}`));
     this.options.say(`${this.name} started (pid ${child.pid})`);
     for (const stream of [child.stdout, child.stderr]) {

@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { type ConfigOf, int, loadConfig, oneOf, str } from '../../shared/config';
+import { type ConfigOf, configError, int, loadConfig, oneOf, optionalStr, str } from '../../shared/config';
+import { isLoopbackHost } from '../../shared/loopback';
 
 const MiB = 1024 * 1024;
 
@@ -10,7 +11,7 @@ const MiB = 1024 * 1024;
  * worst stall kills healthy connections.
  */
 export const providerSettings = {
-  host: str('TETHER_HOST', '0.0.0.0', 'Address the gRPC server listens on.'),
+  host: optionalStr('TETHER_HOST', 'Address the gRPC server and `/metrics` listen on. Empty: all interfaces with authentication configured, else 127.0.0.1 (with a warning).'),
   port: int('TETHER_PORT', 50051, 'gRPC port (0 picks a free one).', 0, 65535),
   metricsPort: int('TETHER_METRICS_PORT', 9464, 'Prometheus `/metrics` port; -1 disables, 0 picks a free one.', -1, 65535),
   keepaliveTimeMs: int('TETHER_KEEPALIVE_TIME_MS', 20_000, 'Server keepalive ping interval per connection.', 100),
@@ -73,6 +74,32 @@ export const providerSettings = {
   fleetSyncMs: int('TETHER_FLEET_SYNC_MS', 250, 'A sink opened or closed reaches the fleet\'s sink table within this; a replica lost sooner after opening a sink cannot report it.', 10),
   fleetMaxSinks: int('TETHER_FLEET_MAX_SINKS', 100_000, 'Sinks of other replicas kept in the fleet view.', 1),
   shutdownGraceMs: int('TETHER_SHUTDOWN_GRACE_MS', 5_000, 'On SIGTERM, streams still open after this are forced closed.', 0),
+  allowUnauthenticated: int('TETHER_ALLOW_UNAUTHENTICATED', 0, '1 lets a provider without authentication listen on a non-loopback TETHER_HOST.', 0, 1),
+  tlsCertFile: optionalStr('TETHER_TLS_CERT_FILE', 'PEM certificate chain of the gRPC port; set with TETHER_TLS_KEY_FILE to serve TLS. Reloaded on change or SIGHUP.'),
+  tlsKeyFile: optionalStr('TETHER_TLS_KEY_FILE', 'PEM private key of TETHER_TLS_CERT_FILE.'),
+  tlsClientCaFile: optionalStr('TETHER_TLS_CLIENT_CA_FILE', 'PEM CA bundle; set: every client must present a certificate it verifies (mTLS).'),
+  tlsHandshakeTimeoutMs: int('TETHER_TLS_HANDSHAKE_TIMEOUT_MS', 10_000, 'A TLS handshake not finished within this is dropped.', 100),
+  credentialsCheckMs: int('TETHER_CREDENTIALS_CHECK_MS', 2_000, 'How often certificate, key, JWKS and mapping files are checked for changes.', 100),
+  authJwksFile: optionalStr('TETHER_AUTH_JWKS_FILE', 'JWKS of the keys bearer tokens are verified with (needs TLS). Reloaded on change or SIGHUP.'),
+  authIssuer: optionalStr('TETHER_AUTH_ISSUER', 'Required `iss` of tokens; empty accepts any.'),
+  authAudience: optionalStr('TETHER_AUTH_AUDIENCE', 'Required `aud` of tokens; empty accepts any.'),
+  authCertIdentitiesFile: optionalStr('TETHER_AUTH_CERT_IDENTITIES_FILE', 'YAML mapping client-certificate subjects (CN) to roles, allow-lists and quotas (needs TETHER_TLS_CLIENT_CA_FILE).'),
+  authClockToleranceMs: int('TETHER_AUTH_CLOCK_TOLERANCE_MS', 1_000, 'Clock skew allowed on token `exp` and `nbf`.', 0, 5_000),
+  authMaxTokenLifetimeMs: int('TETHER_AUTH_MAX_TOKEN_LIFETIME_MS', 86_400_000, 'Tokens valid for longer than this from now are refused; a revocation lasts at least this long.', 1_000),
+  authCacheEntries: int('TETHER_AUTH_CACHE_ENTRIES', 10_000, 'Verified tokens remembered, so a busy caller is not verified on every call.', 1),
+  reflection: int('TETHER_REFLECTION', 1, '1 serves gRPC server reflection (to authenticated callers when authentication is on); 0 turns it off.', 0, 1),
+  quotaSinks: int('TETHER_QUOTA_SINKS', 16, 'Open sinks per identity (a token `quotas.sinks` claim overrides it).', 0),
+  quotaSubscriptions: int('TETHER_QUOTA_SUBSCRIPTIONS', 20_000, 'Subscriptions per identity across its sinks (`quotas.subscriptions`).', 0),
+  quotaPublishEventsPerS: int('TETHER_QUOTA_PUBLISH_EVENTS_PER_S', 10_000, 'Events per second an identity may publish (`quotas.publish_events_per_s`).', 0),
+  quotaPublishBytesPerS: int('TETHER_QUOTA_PUBLISH_BYTES_PER_S', 16 * MiB, 'Event payload bytes per second an identity may publish (`quotas.publish_bytes_per_s`).', 0),
+  quotaBurstMs: int('TETHER_QUOTA_BURST_MS', 1_000, 'A publish quota may be spent this far ahead at once (bucket size = rate × this).', 1, 60_000),
+  quotaCountRetryMs: int('TETHER_QUOTA_COUNT_RETRY_MS', 5_000, 'Retry hint sent when a sink or subscription quota is full.', 0),
+  quotaMaxSubjects: int('TETHER_QUOTA_MAX_SUBJECTS', 100_000, 'Identities tracked for quotas at once (idle ones are dropped).', 1),
+  maxRevocations: int('TETHER_MAX_REVOCATIONS', 10_000, 'Revocations in force at once.', 1),
+  revocationsFile: optionalStr('TETHER_REVOCATIONS_FILE', 'File keeping revocations across restarts; empty keeps them in memory only.'),
+  auditMaxSubjectLabels: int('TETHER_AUDIT_MAX_SUBJECT_LABELS', 1_000, 'Distinct subjects labelled in tether_audit_events_total; the rest count as "(other)".', 1),
+  natsCredsFile: optionalStr('TETHER_NATS_CREDS_FILE', 'NATS credentials (.creds) for the JetStream event log, when the provider uses one.'),
+  natsTlsCaFile: optionalStr('TETHER_NATS_TLS_CA_FILE', 'PEM CA that verifies the NATS server of the JetStream event log; set: TLS to NATS is required.'),
 };
 
 export type ProviderConfig = ConfigOf<typeof providerSettings>;
@@ -88,8 +115,34 @@ export function minReceiveBytes(c: ProviderConfig): number {
   return Math.max(c.maxEventBytes + c.maxSubscriptionIdBytes + 64, 64 * 1024);
 }
 
-function crossChecks(c: ProviderConfig): string[] {
+/** Authentication is configured: tokens, or client certificates mapped to identities. */
+export function authConfigured(c: ProviderConfig): boolean {
+  return c.authJwksFile !== '' || c.authCertIdentitiesFile !== '';
+}
+
+/** Where to listen: as configured, or by default everywhere only when callers must authenticate. */
+export function listenHost(c: ProviderConfig): string {
+  return c.host || (authConfigured(c) ? '0.0.0.0' : '127.0.0.1');
+}
+
+function securityChecks(c: ProviderConfig): string[] {
   const problems: string[] = [];
+  if ((c.tlsCertFile === '') !== (c.tlsKeyFile === '')) problems.push('TETHER_TLS_CERT_FILE and TETHER_TLS_KEY_FILE are set together');
+  if (c.tlsClientCaFile && !c.tlsCertFile) problems.push('TETHER_TLS_CLIENT_CA_FILE needs TETHER_TLS_CERT_FILE and TETHER_TLS_KEY_FILE');
+  // Tokens go over TLS only: a bearer token in the clear can be replayed by anyone who sees it.
+  if (c.authJwksFile && !c.tlsCertFile) problems.push('TETHER_AUTH_JWKS_FILE needs TLS (TETHER_TLS_CERT_FILE and TETHER_TLS_KEY_FILE): tokens go over TLS only');
+  if (c.authCertIdentitiesFile && !c.tlsClientCaFile) problems.push('TETHER_AUTH_CERT_IDENTITIES_FILE needs TETHER_TLS_CLIENT_CA_FILE (client certificates)');
+  if (c.tlsClientCaFile && !authConfigured(c)) {
+    problems.push('TETHER_TLS_CLIENT_CA_FILE verifies callers but gives them no roles: set TETHER_AUTH_CERT_IDENTITIES_FILE or TETHER_AUTH_JWKS_FILE');
+  }
+  if (!authConfigured(c) && c.host && !isLoopbackHost(c.host) && c.allowUnauthenticated !== 1) {
+    problems.push(`TETHER_HOST=${c.host} would let anyone who reaches it publish, read every event and evict consumers: configure TETHER_AUTH_JWKS_FILE or TETHER_AUTH_CERT_IDENTITIES_FILE, listen on loopback, or set TETHER_ALLOW_UNAUTHENTICATED=1`);
+  }
+  return problems;
+}
+
+function crossChecks(c: ProviderConfig): string[] {
+  const problems: string[] = securityChecks(c);
   // A consumer can always resume all of its subscriptions in one Subscribe.
   if (c.maxSpecsPerSubscribe < c.maxSubscriptionsPerSink) problems.push('TETHER_MAX_SPECS_PER_SUBSCRIBE must be at least TETHER_MAX_SUBSCRIPTIONS_PER_SINK');
   if (c.maxIdsPerUnsubscribe < c.maxSubscriptionsPerSink) problems.push('TETHER_MAX_IDS_PER_UNSUBSCRIBE must be at least TETHER_MAX_SUBSCRIPTIONS_PER_SINK');
@@ -125,6 +178,6 @@ export function providerConfig(overrides: Partial<ProviderConfig> = {}): Provide
   for (const [key, setting] of Object.entries(providerSettings)) {
     if (!setting.schema.safeParse(config[key as keyof ProviderConfig]).success) problems.push(`${setting.env}=${String(config[key as keyof ProviderConfig])} is out of range`);
   }
-  if (problems.length > 0) throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
-  return config;
+  if (problems.length > 0) throw configError(problems);
+  return Object.freeze(config);
 }

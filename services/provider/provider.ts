@@ -13,7 +13,7 @@ import { JetStreamEventLog } from './log/jetstream-event-log';
 import { MemoryEventLog } from './log/memory-event-log';
 import { NatsLink } from './log/nats-link';
 import { PublisherHandlers } from './events/publisher-service';
-import type { ProviderConfig } from './provider-config';
+import { type ProviderConfig, authConfigured, listenHost } from './provider-config';
 import { ProviderMetrics } from './provider-metrics';
 import { type Scheduler, realScheduler } from './scheduler';
 import { SinkRequests } from './sinks/sink-requests';
@@ -26,8 +26,10 @@ import { NatsFleet } from './tracking/nats-fleet';
 import { SocketOwner } from './tracking/socket-owner';
 import { SoloFleet } from './tracking/solo-fleet';
 import { createTrackerHandlers } from './tracking/tracker-service';
+import { GuardedServer } from './security/guarded-server';
+import { ProviderSecurity } from './security/provider-security';
+import { SubjectRevoker } from './security/subject-revoker';
 import { HealthService } from './transport/health-service';
-import { TolerantServer } from './transport/undecodable';
 
 export const SERVICE_NAMES = ['tether.v1.SinkService', 'tether.v1.PublisherService', 'tether.v1.ConnectionTrackerService'];
 
@@ -48,7 +50,8 @@ export class Provider {
   readonly metrics: ProviderMetrics;
   readonly sockets: SocketOwner;
   readonly fleet: FleetView;
-  private readonly server: TolerantServer;
+  readonly security: ProviderSecurity;
+  private readonly server: GuardedServer;
   private readonly health: HealthService;
   private readonly publishers: PublisherHandlers;
   private readonly metricsEndpoint: HttpEndpoint;
@@ -79,7 +82,9 @@ export class Provider {
     this.router.onLogGap = (firstMissing, firstAvailable) => {
       for (const sink of this.tracker.list()) sink.logGap(firstMissing, firstAvailable);
     };
-    this.server = new TolerantServer(
+    const security = new ProviderSecurity(config, log, this.metrics.registry, scheduler);
+    this.security = security;
+    this.server = new GuardedServer(
       {
         'grpc.keepalive_time_ms': config.keepaliveTimeMs,
         'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
@@ -87,43 +92,80 @@ export class Provider {
         'grpc.max_concurrent_streams': config.maxStreamsPerConnection,
       },
       HANDLE_UNDECODABLE,
+      security.guard,
     );
-    this.sockets = new SocketOwner(this.server, config.maxConnections);
-    this.tracker = new ConnectionTracker(config, this.registry, this.sockets, this.metrics, log, scheduler, this.router);
+    this.sockets = new SocketOwner(this.server, config.maxConnections, security.tls);
+    this.tracker = new ConnectionTracker(config, this.registry, this.sockets, this.metrics, log, scheduler, this.router, {
+      accounting: security.quotas,
+      audit: security.audit,
+    });
     const fleet = link ? new NatsFleet(config, this.tracker, () => link.nc as NatsConnection, log) : undefined;
     this.fleet = fleet ?? new SoloFleet();
     // A fenced replica (cut off from the shared log) takes no new sinks: its consumers go elsewhere.
     const accepting = () => this.accepting && !fleet?.fenced;
-    const requests = new SinkRequests(config, log, this.router, this.eventLog.kind === 'jetstream' ? config.resumeCatchUpMs : 0);
+    const callerOf = (call: object) => security.guard.identity(call);
+    const catchUpMs = this.eventLog.kind === 'jetstream' ? config.resumeCatchUpMs : 0;
+    const requests = new SinkRequests(config, log, this.router, catchUpMs, security.quotas, security.audit);
     this.server.addService(sinkServiceDefinition, {
-      openSink: createSinkHandler({ config, tracker: this.tracker, requests, source: this.router, sockets: this.sockets, scheduler, log, accepting }),
+      openSink: createSinkHandler({ config, tracker: this.tracker, requests, source: this.router, sockets: this.sockets, scheduler, log, accepting, audit: security.audit, callerOf }),
     });
-    this.publishers = new PublisherHandlers(this.router, this.metrics, log, accepting, scheduler, config.openTimeoutMs, config.publishStreamMaxPending);
+    this.publishers = new PublisherHandlers(this.router, this.metrics, log, accepting, scheduler, config.openTimeoutMs, config.publishStreamMaxPending, {
+      callerOf,
+      quotas: security.quotas,
+      audit: security.audit,
+      deadlines: security.deadlines,
+    });
     this.server.addService(PublisherServiceService, { publish: this.publishers.publish, publishStream: this.publishers.publishStream });
-    this.server.addService(ConnectionTrackerServiceService, createTrackerHandlers(this.tracker, this.router, this.fleet, config, log));
+    const revoker = new SubjectRevoker(security.enabled, this.tracker, security.revocations, security.deadlines, security.audit, scheduler);
+    this.server.addService(
+      ConnectionTrackerServiceService,
+      createTrackerHandlers(this.tracker, this.router, this.fleet, config, log, { callerOf, revoker, deadlines: security.deadlines }),
+    );
     this.health = new HealthService({ '': 'NOT_SERVING' }, config.maxHealthWatchers);
     this.health.addToServer(this.server);
-    new ReflectionService(loadReflectionDefinition()).addToServer(this.server);
+    if (config.reflection === 1) new ReflectionService(loadReflectionDefinition()).addToServer(this.server);
     this.metricsEndpoint = new HttpEndpoint({
       '/metrics': async () => ({ type: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() }),
     });
   }
 
   async start(): Promise<void> {
+    const host = listenHost(this.config);
+    if (!authConfigured(this.config)) {
+      this.log.warn(
+        { host },
+        this.config.host
+          ? 'no authentication configured: anyone who reaches this address may publish, read every event and evict consumers'
+          : 'no authentication configured: listening on loopback only (set TETHER_AUTH_JWKS_FILE or TETHER_AUTH_CERT_IDENTITIES_FILE to serve other hosts)',
+      );
+    }
+    this.security.start();
     await this.eventLog.start();
     await this.fleet.start();
     // Publishing needs the log's server; everything else goes on while it is away.
     this.eventLog.onWritableChange((writable) => {
       if (this.accepting) this.health.setStatus('tether.v1.PublisherService', writable ? 'SERVING' : 'NOT_SERVING');
     });
-    this.port = await this.sockets.listen(this.config.host, this.config.port);
-    this.metricsPort = await this.metricsEndpoint.listen(this.config.host, this.config.metricsPort);
+    this.port = await this.sockets.listen(host, this.config.port);
+    this.metricsPort = await this.metricsEndpoint.listen(host, this.config.metricsPort);
     this.tracker.start();
     this.sweepHistory();
     this.accepting = true;
     this.setHealth('SERVING');
     if (!this.eventLog.writable) this.health.setStatus('tether.v1.PublisherService', 'NOT_SERVING');
-    this.log.info({ port: this.port, metricsPort: this.metricsPort, eventLog: this.eventLog.kind, replica: this.config.replicaId, epoch: this.router.epoch }, 'provider serving');
+    this.log.info(
+      {
+        host,
+        port: this.port,
+        metricsPort: this.metricsPort,
+        eventLog: this.eventLog.kind,
+        replica: this.config.replicaId,
+        tls: this.security.tls ? (this.security.tls.mutualTls ? 'mutual' : 'server') : 'off',
+        authentication: this.security.enabled,
+        epoch: this.router.epoch,
+      },
+      'provider serving',
+    );
   }
 
   /**
@@ -159,12 +201,14 @@ export class Provider {
       this.server.forceShutdown();
     }
     await Promise.all([this.sockets.close(true), this.metricsEndpoint.close(), this.eventLog.stop()]);
+    this.security.stop();
     this.log.info({ clean }, 'provider stopped');
   }
 
-  /** Expired events leave the history even when nothing is published or read. */
+  /** Expired events leave the history even when nothing is published or read; idle quota entries go too. */
   private sweepHistory(): void {
     this.eventLog.evictExpired(this.scheduler.now());
+    this.security.quotas.sweep(this.scheduler.now());
     this.cancelHistorySweep = this.scheduler.after(Math.max(this.config.livenessSweepMs, 1_000), () => this.sweepHistory());
   }
 

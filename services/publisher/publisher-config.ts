@@ -1,4 +1,5 @@
 import { parseAddressList } from '../../shared/address-list';
+import { clientCredentialProblems, clientCredentialSettings } from '../../shared/client-credentials';
 import { type ConfigOf, int, loadConfig, str } from '../../shared/config';
 
 export const publisherSettings = {
@@ -11,17 +12,19 @@ export const publisherSettings = {
   deadlineMs: int('PUBLISHER_DEADLINE_MS', 2_000, 'Deadline of each Publish call.', 10),
   maxAttempts: int('PUBLISHER_MAX_ATTEMPTS', 10, 'Sends of one batch (same idempotency key, next address each time) before it is counted failed.', 1),
   payloadBytes: int('PUBLISHER_PAYLOAD_BYTES', 64, 'Size of each event payload.', 0, 1_000_000),
+  ...clientCredentialSettings,
 };
 
 export type PublisherConfig = ConfigOf<typeof publisherSettings>;
 
 export function publisherConfigFromEnv(env: Record<string, string | undefined> = process.env): PublisherConfig {
   return loadConfig(publisherSettings, env, (c) => {
+    const problems = clientCredentialProblems(c);
     try {
       parseAddressList(c.providerAddress);
-      return [];
     } catch (err) {
-      return [`TETHER_PROVIDER_ADDRESS: ${(err as Error).message}`];
+      problems.push(`TETHER_PROVIDER_ADDRESS: ${(err as Error).message}`);
     }
+    return problems;
   });
 }

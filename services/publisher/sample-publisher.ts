@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { credentials, Metadata, status } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import { AddressList } from '../../shared/address-list';
+import { ClientCredentials } from '../../shared/client-credentials';
 import { clientOptions } from '../../shared/client-options';
-import { TetherError, statusName } from '../../shared/errors';
+import { TetherError, retryPushbackMs, statusName } from '../../shared/errors';
 import type { Event } from '../../shared/gen/tether/v1/event';
 import { PublisherServiceClient } from '../../shared/gen/tether/v1/publisher';
 import type { Logger } from '../../shared/logger';
@@ -34,6 +35,9 @@ export class SamplePublisher {
   private inFlight = false;
   private retry: Batch | undefined;
   private batches = 0;
+  /** A quota refusal said when to try again: nothing is sent before then. */
+  private quietUntil = 0;
+  private readonly credentials: ClientCredentials;
   published = 0;
   failed = 0;
   private n = 0;
@@ -43,6 +47,7 @@ export class SamplePublisher {
     private readonly log: Logger,
   ) {
     this.addresses = new AddressList(config.providerAddress);
+    this.credentials = new ClientCredentials(config);
     this.topics = parseSubscriptionList(config.topics).map((s) => s.pattern);
   }
 
@@ -56,7 +61,7 @@ export class SamplePublisher {
           return;
         }
         // One call in flight at a time: a slow provider slows the publisher instead of piling up calls.
-        if (!this.inFlight) this.send(this.retry ?? this.nextBatch());
+        if (!this.inFlight && Date.now() >= this.quietUntil) this.send(this.retry ?? this.nextBatch());
       }, intervalMs);
     });
   }
@@ -77,7 +82,7 @@ export class SamplePublisher {
     const address = this.addresses.current;
     let client = this.clients.get(address);
     if (!client) {
-      client = new PublisherServiceClient(address, credentials.createInsecure(), clientOptions());
+      client = new PublisherServiceClient(address, this.credentials.channel(), clientOptions());
       this.clients.set(address, client);
     }
     return client;
@@ -97,9 +102,12 @@ export class SamplePublisher {
         this.log.debug({ sequences: res.sequences, epoch: res.epoch }, 'published');
         return;
       }
+      const pushback = retryPushbackMs(err);
+      if (pushback !== undefined) this.quietUntil = Date.now() + pushback;
       const retry = RETRYABLE.has(err.code) && batch.attempts < this.config.maxAttempts;
       this.log.warn({ address, code: statusName(err.code), err: TetherError.from(err).message, events: batch.events.length, attempt: batch.attempts, retry }, 'publish failed');
-      if (RETRYABLE.has(err.code)) this.addresses.advance();
+      // A quota refusal is this caller's own limit: the same address answers once it has waited.
+      if (RETRYABLE.has(err.code) && pushback === undefined) this.addresses.advance();
       if (retry) this.retry = batch;
       else this.failed += batch.events.length;
     });

@@ -1,4 +1,4 @@
-import { type ClientDuplexStream, credentials, Metadata } from '@grpc/grpc-js';
+import { type ChannelCredentials, type ClientDuplexStream, credentials, Metadata } from '@grpc/grpc-js';
 import { clientOptions } from '../../shared/client-options';
 import { type OpenSinkRequest, type OpenSinkResponse, SinkServiceClient, type SubscriptionSpec, type ResumeFrom, type Delivery, type SubscriptionError } from '../../shared/gen/tether/v1/sink';
 import { PublisherServiceClient } from '../../shared/gen/tether/v1/publisher';
@@ -17,8 +17,8 @@ export class SinkTestClient {
   error: (Error & { code?: number; details?: string }) | undefined;
   ended = false;
 
-  constructor(address: string) {
-    this.client = new SinkServiceClient(address, credentials.createInsecure(), clientOptions());
+  constructor(address: string, channel: ChannelCredentials = credentials.createInsecure()) {
+    this.client = new SinkServiceClient(address, channel, clientOptions());
     this.call = this.client.openSink();
     this.call.on('data', (m: OpenSinkResponse) => this.messages.push(m));
     this.call.on('error', (e) => {
@@ -85,8 +85,8 @@ export class SinkTestClient {
   }
 }
 
-export function publisher(address: string): PublisherServiceClient {
-  return new PublisherServiceClient(address, credentials.createInsecure(), clientOptions());
+export function publisher(address: string, channel: ChannelCredentials = credentials.createInsecure()): PublisherServiceClient {
+  return new PublisherServiceClient(address, channel, clientOptions());
 }
 
 export function event(topic: string, extra: Partial<Event> = {}): Event {

@@ -386,4 +386,6 @@ const FINAL_STATUS: Record<CloseReason, number> = {
   crashed: status.OK,
   'keepalive-timeout': status.OK,
   'connection-lost': status.OK,
+  'credentials-expired': status.UNAUTHENTICATED,
+  revoked: status.UNAUTHENTICATED,
 };

@@ -1,6 +1,7 @@
 import type { sendUnaryData, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import { TetherError, statusName } from '../../../shared/errors';
+import { echo } from '../../../shared/text-bounds';
 import type {
   PublishRequest,
   PublishResponse,
@@ -11,6 +12,18 @@ import type { Logger } from '../../../shared/logger';
 import type { EventRouter } from './event-router';
 import type { ProviderMetrics } from '../provider-metrics';
 import type { Scheduler } from '../scheduler';
+import type { Audit } from '../security/audit';
+import { ANONYMOUS, type Identity } from '../security/identity';
+import type { QuotaLedger } from '../security/quotas';
+import type { StreamDeadlines } from '../security/stream-deadlines';
+
+/** Who publishes, what they may publish, and how their streams end when credentials do. */
+export interface PublishSecurity {
+  readonly callerOf: (call: object) => Identity;
+  readonly quotas: QuotaLedger;
+  readonly audit: Audit;
+  readonly deadlines: StreamDeadlines;
+}
 
 type PublishStreamCall = ServerDuplexStream<PublishStreamRequest, PublishStreamResponse>;
 
@@ -26,14 +39,16 @@ export class PublisherHandlers {
     private readonly scheduler: Scheduler,
     private readonly openTimeoutMs: number,
     private readonly maxPendingPerStream: number,
+    private readonly security?: PublishSecurity,
   ) {}
 
   /** Answered at once by the memory log, or once a durable log has stored the batch. */
   readonly publish = (call: ServerUnaryCall<PublishRequest, PublishResponse>, callback: sendUnaryData<PublishResponse>): void => {
     const peer = call.getPeer();
-    const fail = (err: unknown) => callback(this.refused(err, peer).toServiceError(), null);
+    const caller = this.callerOf(call);
+    const fail = (err: unknown) => callback(this.refused(err, peer, caller, 'Publish').toServiceError(), null);
     try {
-      const sequences = this.take(call.request.events, call.request.idempotencyKey);
+      const sequences = this.take(call.request.events, call.request.idempotencyKey, caller);
       if (Array.isArray(sequences)) callback(null, { sequences, epoch: this.router.epoch });
       else sequences.then((s) => callback(null, { sequences: s, epoch: this.router.epoch }), fail);
     } catch (err) {
@@ -47,6 +62,7 @@ export class PublisherHandlers {
    */
   readonly publishStream = (call: PublishStreamCall): void => {
     const peer = call.getPeer();
+    const caller = this.callerOf(call);
     this.streams.add(call);
     let pending = 0;
     let answers: Promise<unknown> = Promise.resolve();
@@ -69,9 +85,17 @@ export class PublisherHandlers {
       this.log.warn({ peer }, 'publish stream sent nothing in time');
       call.emit('error', new TetherError(status.DEADLINE_EXCEEDED, 'no publish request in time').toServiceError());
     });
+    // Credentials that expire or are revoked end the stream; the publisher reconnects with fresh ones.
+    const unwatch =
+      this.security?.deadlines.watch(caller, (why) => {
+        this.streams.delete(call);
+        const message = why === 'revoked' ? `the credentials of ${caller.subject} were revoked` : `the credentials of ${caller.subject} expired`;
+        call.emit('error', TetherError.unauthenticated(message).toServiceError());
+      }) ?? (() => undefined);
     const forget = () => {
       gone = true;
       cancelOpenTimer();
+      unwatch();
       this.streams.delete(call);
     };
     call.on('cancelled', forget);
@@ -87,20 +111,20 @@ export class PublisherHandlers {
     });
     if (call.cancelled) forget();
     const refusal = (batchId: string, err: unknown): PublishStreamResponse | undefined => {
-      const error = this.refused(err, peer);
+      const error = this.refused(err, peer, caller, 'PublishStream');
       if (error.code === status.UNAVAILABLE) {
         this.endStream(call, error.message);
         return undefined;
       }
-      return { batchId, sequences: [], epoch: this.router.epoch, code: error.code, message: error.message };
+      return { batchId, sequences: [], epoch: this.router.epoch, code: error.code, message: error.message, retryAfterMs: error.retryAfterMs ?? 0 };
     };
     call.on('data', (req: PublishStreamRequest) => {
       cancelOpenTimer();
-      const ok = (sequences: string[]): PublishStreamResponse => ({ batchId: req.batchId, sequences, epoch: this.router.epoch, code: status.OK, message: '' });
+      const ok = (sequences: string[]): PublishStreamResponse => ({ batchId: req.batchId, sequences, epoch: this.router.epoch, code: status.OK, message: '', retryAfterMs: 0 });
       let result: string[] | Promise<string[]> | undefined;
       let failure: unknown;
       try {
-        result = this.take(req.events, req.idempotencyKey);
+        result = this.take(req.events, req.idempotencyKey, caller);
       } catch (err) {
         failure = err;
       }
@@ -133,16 +157,34 @@ export class PublisherHandlers {
     call.emit('error', TetherError.unavailable(message).toServiceError());
   }
 
-  private take(events: PublishRequest['events'], idempotencyKey: string): string[] | Promise<string[]> {
+  private callerOf(call: object): Identity {
+    return this.security ? this.security.callerOf(call) : ANONYMOUS;
+  }
+
+  /** Authorizes the whole batch (every topic within the publish allow-list), takes it from the quota, publishes. */
+  private take(events: PublishRequest['events'], idempotencyKey: string, caller: Identity): string[] | Promise<string[]> {
     if (!this.accepting()) throw TetherError.unavailable('the provider is not accepting events (starting or shutting down)');
+    if (caller.via !== 'none') {
+      let bytes = 0;
+      for (const event of events) {
+        if (!caller.publish.allowsTopic(event.topic.split('.'))) {
+          throw TetherError.denied(`topic ${echo(event.topic)} is not within the publish allow-list of ${caller.subject}; the batch was not published`);
+        }
+        bytes += event.data.length;
+      }
+      this.security?.quotas.takePublish(caller, events.length, bytes, this.scheduler.now());
+    }
     return this.router.publish(events, idempotencyKey);
   }
 
-  private refused(err: unknown, peer: string): TetherError {
+  private refused(err: unknown, peer: string, caller: Identity, method: string): TetherError {
     const error = TetherError.from(err);
     this.metrics.publishRejected.inc({ code: statusName(error.code) });
     if (error.code === status.INTERNAL) this.log.error({ err }, 'publish failed');
-    else this.log.warn({ peer, code: statusName(error.code), err: error.message }, 'publish refused');
+    else if (error.code === status.PERMISSION_DENIED || error.code === status.RESOURCE_EXHAUSTED) {
+      const event = error.code === status.PERMISSION_DENIED ? 'denied' : 'quota-exceeded';
+      this.security?.audit.record(event, { subject: caller.subject, peer, method, code: statusName(error.code), reason: error.message });
+    } else this.log.warn({ peer, subject: caller.subject, code: statusName(error.code), err: error.message }, 'publish refused');
     return error;
   }
 }

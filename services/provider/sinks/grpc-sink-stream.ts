@@ -1,4 +1,5 @@
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
+import { TetherError } from '../../../shared/errors';
 import type { OpenSinkRequest } from '../../../shared/gen/tether/v1/sink';
 import type { Scheduler } from '../scheduler';
 import { resetServerStream } from '../transport/stream-reset';
@@ -39,11 +40,11 @@ export class GrpcSinkStream implements SinkStream {
     this.call.off('drain', fn);
   }
 
-  finish(code: status, details: string): void {
+  finish(code: status, details: string, retryAfterMs?: number): void {
     if (this.ended || this.call.cancelled) return;
     this.ended = true;
     if (code === status.OK) this.call.end();
-    else this.call.emit('error', { code, details });
+    else this.call.emit('error', new TetherError(code, details, retryAfterMs).toServiceError());
     this.cancelLinger = this.scheduler.after(this.lingerMs, () => this.reset());
   }
 

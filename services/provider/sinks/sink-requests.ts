@@ -5,6 +5,8 @@ import type { Logger } from '../../../shared/logger';
 import { echo, nameProblem, truncateBytes } from '../../../shared/text-bounds';
 import { parsePattern } from '../../../shared/topic-pattern';
 import type { ProviderConfig } from '../provider-config';
+import type { Audit } from '../security/audit';
+import type { QuotaLedger } from '../security/quotas';
 import { ReplayCursor, type ReplaySource } from './replay-cursor';
 import { type Sink, type SinkSubscription, chunkIds } from './sink';
 import { framedSize, stringFieldSize } from './wire-size';
@@ -26,6 +28,8 @@ export class SinkRequests {
     private readonly source: ReplaySource,
     /** How long a resume ahead of the head waits for this replica to catch up: 0 with the memory log. */
     private readonly catchUpMs = 0,
+    private readonly quotas?: QuotaLedger,
+    private readonly audit?: Audit,
   ) {}
 
   /**
@@ -79,6 +83,7 @@ export class SinkRequests {
     }
     if (errors.count > 0) {
       this.log.info({ sinkId: sink.id, refused: errors.count, first: errors.first }, 'subscriptions refused');
+      this.auditRefusals(sink, errors);
     }
     this.ack(sink, requestId, added.map((s) => s.id), SubscriptionAck_Change.CHANGE_ADDED, errors);
     if (resume && added.length > 0) this.startReplay(sink, added, resume, after);
@@ -101,7 +106,9 @@ export class SinkRequests {
   /** The whole request is refused in-band; the sink stays open. */
   refuse(sink: Sink, requestId: string, error: TetherError): void {
     this.log.warn({ sinkId: sink.id, code: statusName(error.code), err: error.message }, 'sink request refused');
-    sink.reply({ kind: { $case: 'error', value: { subscriptionId: '', code: error.code, message: truncateBytes(error.message, MAX_ERROR_MESSAGE_BYTES), requestId } } });
+    sink.reply({
+      kind: { $case: 'error', value: { subscriptionId: '', code: error.code, message: truncateBytes(error.message, MAX_ERROR_MESSAGE_BYTES), requestId, retryAfterMs: error.retryAfterMs ?? 0 } },
+    });
   }
 
   private ack(sink: Sink, requestId: string, ids: string[], change: SubscriptionAck_Change, errors: Refusals): void {
@@ -135,6 +142,16 @@ export class SinkRequests {
     sink.replay(new ReplayCursor(subs, after + 1));
   }
 
+  /** One audit line per request and kind of refusal, however many specs it refused. */
+  private auditRefusals(sink: Sink, errors: Refusals): void {
+    const caller = sink.identity.caller;
+    for (const [code, event] of [[status.PERMISSION_DENIED, 'denied'], [status.RESOURCE_EXHAUSTED, 'quota-exceeded']] as const) {
+      const first = errors.firstOf(code);
+      if (!first) continue;
+      this.audit?.record(event, { subject: caller.subject, peer: sink.identity.peer, sinkId: sink.id, method: 'Subscribe', code: statusName(code), reason: first.message, refused: errors.countOf(code) });
+    }
+  }
+
   private build(sink: Sink, id: string, pattern: string, attributes: Record<string, string>): SinkSubscription {
     const idProblem = nameProblem('subscription_id', id, this.config.maxSubscriptionIdBytes);
     if (idProblem) throw TetherError.invalid(idProblem);
@@ -142,7 +159,13 @@ export class SinkRequests {
     if (sink.subscriptionCount >= this.config.maxSubscriptionsPerSink) {
       throw TetherError.exhausted(`the sink holds ${sink.subscriptionCount} subscriptions; the limit is ${this.config.maxSubscriptionsPerSink}`);
     }
-    parsePattern(pattern, this.config);
+    const tokens = parsePattern(pattern, this.config);
+    const caller = sink.identity.caller;
+    // Containment, not matching: the pattern must lie wholly within one allowed pattern.
+    if (!caller.subscribe.containsPattern(tokens)) {
+      throw TetherError.denied(`pattern ${echo(pattern)} is not within the subscribe allow-list of ${caller.subject}`);
+    }
+    this.quotas?.checkSubscription(caller);
     const entries = Object.entries(attributes);
     if (entries.length > this.config.maxAttributes) {
       throw TetherError.invalid(`${entries.length} attribute matches; the limit is ${this.config.maxAttributes}`);
@@ -163,6 +186,7 @@ class Refusals {
   readonly listed: SubscriptionError[] = [];
   omitted = 0;
   private bytes = 0;
+  private readonly byCode = new Map<number, { count: number; message: string }>();
 
   constructor(
     private readonly maxIdBytes: number,
@@ -177,15 +201,27 @@ class Refusals {
     return this.listed[0]?.message;
   }
 
+  firstOf(code: number): { message: string } | undefined {
+    return this.byCode.get(code);
+  }
+
+  countOf(code: number): number {
+    return this.byCode.get(code)?.count ?? 0;
+  }
+
   add(id: string, error: TetherError): void {
+    const seen = this.byCode.get(error.code);
+    if (seen) seen.count++;
+    else this.byCode.set(error.code, { count: 1, message: truncateBytes(error.message, MAX_ERROR_MESSAGE_BYTES) });
     const entry: SubscriptionError = {
       subscriptionId: truncateBytes(id, this.maxIdBytes),
       code: error.code,
       message: truncateBytes(error.message, MAX_ERROR_MESSAGE_BYTES),
       requestId: '',
+      retryAfterMs: error.retryAfterMs ?? 0,
     };
-    // Tag and length of the entry, its two strings, and at most 11 bytes for the code's field.
-    const size = framedSize(stringFieldSize(entry.subscriptionId) + stringFieldSize(entry.message) + 11);
+    // Tag and length of the entry, its two strings, and at most 11 + 6 bytes for the code's and retry's fields.
+    const size = framedSize(stringFieldSize(entry.subscriptionId) + stringFieldSize(entry.message) + 17);
     if (this.listed.length >= MAX_LISTED_ERRORS || this.bytes + size > this.budgetBytes) {
       this.omitted++;
       return;

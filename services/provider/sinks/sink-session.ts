@@ -3,9 +3,11 @@ import type { CloseReason } from '../../../shared/close-reason';
 import { TetherError, statusName } from '../../../shared/errors';
 import type { Open, OpenSinkRequest } from '../../../shared/gen/tether/v1/sink';
 import type { Logger } from '../../../shared/logger';
-import { nameProblem } from '../../../shared/text-bounds';
+import { echo, nameProblem } from '../../../shared/text-bounds';
 import { DEFAULT_RECEIVE_BYTES, type ProviderConfig, minReceiveBytes } from '../provider-config';
 import type { Scheduler } from '../scheduler';
+import type { Audit } from '../security/audit';
+import { ANONYMOUS, type Identity, nameBelongsTo } from '../security/identity';
 import type { ConnectionTracker } from '../tracking/connection-tracker';
 import { isUndecodable } from '../transport/undecodable';
 import type { ReplaySource } from './replay-cursor';
@@ -22,6 +24,8 @@ export interface SinkSessionDeps {
   readonly log: Logger;
   /** False while starting or draining: new sinks are refused with UNAVAILABLE. */
   readonly accepting: () => boolean;
+  /** Refused opens are audited when set. */
+  readonly audit?: Audit;
 }
 
 /**
@@ -44,6 +48,7 @@ export class SinkSession {
     private readonly stream: SinkStream,
     private readonly peer: string,
     private readonly classify: (halfClosed: boolean) => Promise<CloseReason>,
+    private readonly caller: Identity = ANONYMOUS,
   ) {
     // A stream that never opens its sink holds nothing, but it must not hold a stream forever either.
     this.cancelOpenTimer = deps.scheduler.after(deps.config.openTimeoutMs, () =>
@@ -156,8 +161,18 @@ export class SinkSession {
     if (this.ended) return;
     this.ended = true;
     this.cancelOpenTimer();
-    this.deps.log.warn({ peer: this.peer, code: statusName(err.code), err: err.message }, 'sink stream refused');
-    this.stream.finish(err.code, err.message);
+    this.deps.log.warn({ peer: this.peer, subject: this.caller.subject, code: statusName(err.code), err: err.message }, 'sink stream refused');
+    // Denials, and quota refusals (they carry a retry delay; the provider-wide sink limit does not).
+    if (err.code === status.PERMISSION_DENIED || (err.code === status.RESOURCE_EXHAUSTED && err.retryAfterMs !== undefined)) {
+      this.deps.audit?.record(err.code === status.PERMISSION_DENIED ? 'denied' : 'quota-exceeded', {
+        subject: this.caller.subject,
+        peer: this.peer,
+        method: 'OpenSink',
+        code: statusName(err.code),
+        reason: err.message,
+      });
+    }
+    this.stream.finish(err.code, err.message, err.retryAfterMs);
   }
 
   private requireSink(): Sink {
@@ -170,12 +185,15 @@ export class SinkSession {
     if (!this.deps.accepting()) throw TetherError.unavailable('the provider is not accepting sinks (starting or shutting down)');
     const problem = nameProblem('open.consumer_name', request.consumerName, config.maxConsumerNameLength);
     if (problem) throw TetherError.invalid(problem);
+    if (!nameBelongsTo(request.consumerName, this.caller)) {
+      throw TetherError.denied(`consumer name ${echo(request.consumerName)} is not ${this.caller.subject} or ${this.caller.subject}/<suffix>`);
+    }
     const receive = request.maxReceiveMessageBytes || DEFAULT_RECEIVE_BYTES;
     if (receive < minReceiveBytes(config)) {
       throw TetherError.invalid(`open.max_receive_message_bytes is ${receive}; this provider may send messages of up to ${minReceiveBytes(config)} bytes`);
     }
-    const sink = tracker.open(this.stream, request.consumerName, this.peer, receive);
-    log.info({ sinkId: sink.id, consumer: request.consumerName, peer: this.peer }, 'sink opened');
+    const sink = tracker.open(this.stream, request.consumerName, this.peer, receive, this.caller);
+    log.info({ sinkId: sink.id, subject: this.caller.subject, consumer: request.consumerName, peer: this.peer }, 'sink opened');
     sink.reply({
       kind: {
         $case: 'opened',

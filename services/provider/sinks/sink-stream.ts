@@ -11,8 +11,11 @@ export interface SinkStream {
   /** Calls `fn` once at the next drain. */
   onceDrain(fn: () => void): void;
   offDrain(fn: () => void): void;
-  /** Ends the stream with a status (OK ends it cleanly); queued behind what was written. */
-  finish(code: status, details: string): void;
+  /**
+   * Ends the stream with a status (OK ends it cleanly); queued behind what was written. `retryAfterMs`
+   * goes out as the grpc-retry-pushback-ms trailer (a quota refusal).
+   */
+  finish(code: status, details: string, retryAfterMs?: number): void;
   /** Resets just this stream at once, whatever flow control holds back. */
   reset(): void;
   /** Stops (and restarts) reading requests, so the client's writes are held by flow control. */

@@ -3,6 +3,7 @@ import { CLOSE_REASONS, type CloseReason } from '../../../shared/close-reason';
 import { OpenSinkResponse, type ResumeGap } from '../../../shared/gen/tether/v1/sink';
 import { truncateBytes } from '../../../shared/text-bounds';
 import type { Scheduler } from '../scheduler';
+import type { Identity } from '../security/identity';
 import type { Subscription, SubscriptionOwner } from '../subscriptions/subscription';
 import { OutboundQueue, type QueueLimits, type QueuedDelivery, BATCH_OVERHEAD } from './outbound-queue';
 import type { ReplayCursor, ReplaySource } from './replay-cursor';
@@ -31,6 +32,8 @@ export interface SinkIdentity {
   readonly id: string;
   readonly consumerName: string;
   readonly peer: string;
+  /** Who opened it: the subject, its allow-lists and until when its credentials hold. */
+  readonly caller: Identity;
 }
 
 export interface SinkLimits extends QueueLimits {
@@ -230,7 +233,9 @@ export class Sink implements SubscriptionOwner {
       case 'protocol-error':
       case 'evicted':
       case 'shutdown':
-      case 'replica-lost': {
+      case 'replica-lost':
+      case 'credentials-expired':
+      case 'revoked': {
         // A stream stuck on flow control cannot take a goodbye: reset just that stream.
         if (wasBlocked) {
           this.stream.reset();
@@ -364,12 +369,14 @@ export class Sink implements SubscriptionOwner {
 const MAX_EPOCH_ECHO_BYTES = 64;
 
 /** The status a politely ended stream gets, by reason. */
-const FINAL_STATUS: Record<'slow-consumer' | 'protocol-error' | 'evicted' | 'shutdown' | 'replica-lost', status> = {
+const FINAL_STATUS: Record<'slow-consumer' | 'protocol-error' | 'evicted' | 'shutdown' | 'replica-lost' | 'credentials-expired' | 'revoked', status> = {
   'replica-lost': status.UNAVAILABLE,
   'slow-consumer': status.RESOURCE_EXHAUSTED,
   'protocol-error': status.FAILED_PRECONDITION,
   evicted: status.OK,
   shutdown: status.OK,
+  'credentials-expired': status.UNAUTHENTICATED,
+  revoked: status.UNAUTHENTICATED,
 };
 
 function assertNever(value: never): never {

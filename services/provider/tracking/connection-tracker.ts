@@ -11,9 +11,29 @@ import { Sink, type SinkLimits } from '../sinks/sink';
 import type { SinkStream } from '../sinks/sink-stream';
 import type { SubscriptionRegistry } from '../subscriptions/subscription-registry';
 import type { LivenessProbe } from './liveness-probe';
+import type { Audit } from '../security/audit';
+import { ANONYMOUS, type Identity } from '../security/identity';
 
 type ReclaimListener = (record: Reclaim) => void;
 type EndListener = () => void;
+
+/** What the tracker keeps per identity for quotas: open sinks and their subscriptions. */
+export interface SinkAccounting {
+  /** Counts a new sink of the caller, or throws RESOURCE_EXHAUSTED over its quota. */
+  openSink(caller: Identity): void;
+  closeSink(subject: string): void;
+  subscriptionsChanged(subject: string, delta: number): void;
+}
+
+export interface TrackerSecurity {
+  readonly accounting: SinkAccounting;
+  /** Evictions, revocations and expiries are audited when set. */
+  readonly audit?: Audit;
+}
+
+const NO_SECURITY: TrackerSecurity = {
+  accounting: { openSink: () => undefined, closeSink: () => undefined, subscriptionsChanged: () => undefined },
+};
 
 /**
  * Knows every open sink and reclaims each one, with all of its subscriptions, the moment its channel is
@@ -40,6 +60,7 @@ export class ConnectionTracker {
     private readonly log: Logger,
     private readonly scheduler: Scheduler,
     private readonly replaySource: ReplaySource,
+    private readonly security: TrackerSecurity = NO_SECURITY,
   ) {
     this.latencies = new LatencyWindow(config.latencyWindow);
   }
@@ -59,11 +80,13 @@ export class ConnectionTracker {
     return this.listeners.size;
   }
 
-  /** Registers a new sink on a stream; refuses past the sink limit. */
-  open(stream: SinkStream, consumerName: string, peer: string, maxMessageBytes: number): Sink {
+  /** Registers a new sink on a stream; refuses past the sink limit and past the caller's sink quota. */
+  open(stream: SinkStream, consumerName: string, peer: string, maxMessageBytes: number, caller: Identity = ANONYMOUS): Sink {
     if (this.sinks.size >= this.config.maxSinks) {
       throw TetherError.exhausted(`the provider holds ${this.sinks.size} sinks; the limit is ${this.config.maxSinks}`);
     }
+    const { accounting } = this.security;
+    accounting.openSink(caller);
     const limits: SinkLimits = {
       maxEvents: this.config.sinkQueueMaxEvents,
       maxBytes: this.config.sinkQueueMaxBytes,
@@ -73,14 +96,24 @@ export class ConnectionTracker {
       maxControlReplies: this.config.sinkControlQueueMax,
       replayScanPerTurn: this.config.replayScanPerTurn,
     };
+    const subject = caller.subject;
     const sink = new Sink(
-      { id: randomUUID(), consumerName, peer },
+      { id: randomUUID(), consumerName, peer, caller },
       stream,
       limits,
       {
-        add: (sub) => this.registry.add(sub),
-        remove: (sub) => this.registry.remove(sub),
-        retire: (subs) => this.registry.retire(subs),
+        add: (sub) => {
+          this.registry.add(sub);
+          accounting.subscriptionsChanged(subject, 1);
+        },
+        remove: (sub) => {
+          this.registry.remove(sub);
+          accounting.subscriptionsChanged(subject, -1);
+        },
+        retire: (subs) => {
+          this.registry.retire(subs);
+          accounting.subscriptionsChanged(subject, -subs.length);
+        },
         closed: (s, reason, count, detectedAt) => this.onClosed(s, reason, count, detectedAt),
       },
       this.scheduler,
@@ -99,12 +132,40 @@ export class ConnectionTracker {
     return [...this.sinks.values()];
   }
 
-  evict(sinkId: string, message: string): number {
+  /** An operator (`by`, empty without authentication) closes one sink. */
+  evict(sinkId: string, message: string, by = ''): number {
     const sink = this.sinks.get(sinkId);
     if (!sink) throw TetherError.notFound(`no open sink ${sinkId}`);
     const count = sink.subscriptionCount;
+    this.security.audit?.record('evicted', { subject: sink.identity.caller.subject, by, sinkId, consumer: sink.identity.consumerName, reason: message || 'evicted by an operator' });
     sink.close('evicted', this.scheduler.now(), { message: message || 'evicted by an operator' });
     return count;
+  }
+
+  /**
+   * Closes every sink of a subject at once, each through its one close path (revocation). Returns how
+   * many sinks and subscriptions were reclaimed, and the latest credential expiry among them.
+   */
+  closeSubject(subject: string, reason: 'revoked', message: string): { sinks: number; subscriptions: number; latestExpiry: number } {
+    const now = this.scheduler.now();
+    let sinks = 0;
+    let subscriptions = 0;
+    let latestExpiry = Number.NEGATIVE_INFINITY;
+    for (const sink of [...this.sinks.values()]) {
+      if (sink.identity.caller.via === 'none' || sink.identity.caller.subject !== subject) continue;
+      sinks++;
+      subscriptions += sink.subscriptionCount;
+      latestExpiry = Math.max(latestExpiry, sink.identity.caller.expiresAt);
+      sink.close(reason, now, { message });
+    }
+    return { sinks, subscriptions, latestExpiry };
+  }
+
+  /** The latest credential expiry among a subject's open sinks (to size a revocation). */
+  latestExpiry(subject: string): number {
+    let latest = Number.NEGATIVE_INFINITY;
+    for (const sink of this.sinks.values()) if (sink.identity.caller.subject === subject) latest = Math.max(latest, sink.identity.caller.expiresAt);
+    return latest;
   }
 
   closeAll(reason: CloseReason): void {
@@ -163,6 +224,13 @@ export class ConnectionTracker {
    */
   sweep(now: number): void {
     for (const sink of [...this.sinks.values()]) {
+      const caller = sink.identity.caller;
+      if (caller.expiresAt <= now) {
+        const message = `the ${caller.via === 'token' ? 'token' : 'client certificate'} of ${caller.subject} expired at ${new Date(caller.expiresAt).toISOString()}`;
+        this.security.audit?.record('credentials-expired', { subject: caller.subject, sinkId: sink.id, consumer: sink.identity.consumerName, reason: message });
+        sink.close('credentials-expired', now, { message });
+        continue;
+      }
       const read = this.probe.bytesRead(sink.identity.peer);
       if (read !== sink.lastBytesRead) {
         sink.lastBytesRead = read;
@@ -203,9 +271,11 @@ export class ConnectionTracker {
   private onClosed(sink: Sink, reason: CloseReason, subscriptionCount: number, detectedAt: number): void {
     this.sinks.delete(sink.id);
     this.changes++;
+    this.security.accounting.closeSink(sink.identity.caller.subject);
     const record: Reclaim = {
       replicaId: this.config.replicaId,
       sinkId: sink.id,
+      subject: sink.identity.caller.subject,
       consumerName: sink.identity.consumerName,
       peer: sink.identity.peer,
       subscriptionCount,
@@ -226,12 +296,13 @@ export class ConnectionTracker {
     this.log.info(
       {
         sinkId: record.sinkId,
+        subject: record.subject,
         consumer: record.consumerName,
         peer: record.peer,
         reason,
         subscriptions: subscriptionCount,
         sinceLastActivityMs: record.sinceLastActivityMs,
-          reclaimMs: this.scheduler.now() - detectedAt,
+        reclaimMs: this.scheduler.now() - detectedAt,
       },
       'sink reclaimed',
     );

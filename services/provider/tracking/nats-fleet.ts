@@ -287,6 +287,8 @@ export class NatsFleet implements FleetView {
         for (const e of [...this.mirror.values()].filter((x) => x.incarnation === incarnation)) {
           this.tracker.report({
             sinkId: e.sinkId,
+            // Another replica's sink table does not carry subjects.
+            subject: '',
             consumerName: e.consumerName,
             peer: e.peer,
             subscriptionCount: e.subscriptionCount,

@@ -3,6 +3,8 @@ import type { CloseReason } from '../../../shared/close-reason';
 /** One reclaimed sink, as logged, counted and streamed to operators. */
 export interface Reclaim {
   readonly sinkId: string;
+  /** The authenticated subject that opened the sink; empty without authentication. */
+  readonly subject: string;
   readonly consumerName: string;
   readonly peer: string;
   readonly subscriptionCount: number;

@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import { type ConnectionInjector, type Server, ServerCredentials } from '@grpc/grpc-js';
 import type { CloseReason } from '../../../shared/close-reason';
+import type { TlsTerminator } from '../security/tls-terminator';
 import type { LivenessProbe } from './liveness-probe';
 
 /** What the tracker can learn about one accepted connection. */
@@ -11,6 +12,7 @@ export interface SocketState {
   /** We tore the connection down ourselves, and why. */
   closedBy: CloseReason | undefined;
   closed: boolean;
+  /** The raw TCP socket: its byte counter is read for liveness, its close seen, and it is what we destroy. */
   readonly socket: net.Socket;
   readonly closedWaiters: Set<() => void>;
 }
@@ -20,13 +22,22 @@ export interface SocketState {
  * the provider owns every socket: it sees how each one ended, reads its byte counters for liveness and
  * can destroy it. grpc-js offers no public way to abort one flow-controlled stream; destroying its
  * socket is what releases a consumer that stopped reading.
+ *
+ * Under TLS the handshake runs here too (TlsTerminator) and grpc-js gets the TLS socket. Liveness still
+ * reads the raw socket's byte counter (a keepalive answer is TLS bytes too), and a close is still the raw
+ * socket's; but once TLS owns the stream, a remote FIN or reset surfaces only on the TLS socket, so
+ * that is where `remoteEnded` is learnt.
  */
 export class SocketOwner implements LivenessProbe {
   private readonly sockets = new Map<string, SocketState>();
   private readonly listener: net.Server;
   private readonly injector: ConnectionInjector;
 
-  constructor(server: Server, maxConnections: number) {
+  constructor(
+    server: Server,
+    maxConnections: number,
+    private readonly tls?: TlsTerminator,
+  ) {
     this.injector = server.createConnectionInjector(ServerCredentials.createInsecure());
     this.listener = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     // Past the bound the kernel-accepted socket is closed at once; sinks have their own limit too.
@@ -94,19 +105,29 @@ export class SocketOwner implements LivenessProbe {
     this.sockets.set(peer, state);
     // Only an end or reset the peer started says it is gone. When grpc-js kills a session (keepalive), Node
     // half-closes our side first; a proxy in between answers that FIN with its own, which is no crash.
-    socket.on('end', () => {
-      if (!socket.writableEnded) state.remoteEnded = true;
-    });
-    socket.on('error', () => {
-      // ECONNRESET and the like: the peer vanished. http2 reports it to the calls; we only note it.
-      if (!socket.writableEnded) state.remoteEnded = true;
-    });
+    const watchEnd = (transport: net.Socket) => {
+      transport.on('end', () => {
+        if (!transport.writableEnded) state.remoteEnded = true;
+      });
+      transport.on('error', () => {
+        // ECONNRESET and the like: the peer vanished. http2 reports it to the calls; we only note it.
+        if (!transport.writableEnded) state.remoteEnded = true;
+      });
+    };
+    watchEnd(socket);
     socket.on('close', () => {
       state.closed = true;
       // A new connection may already reuse this ip:port; a stale close must not delete its entry.
       if (this.sockets.get(peer) === state) this.sockets.delete(peer);
       for (const waiter of [...state.closedWaiters]) waiter();
     });
-    this.injector.injectConnection(socket);
+    if (!this.tls) {
+      this.injector.injectConnection(socket);
+      return;
+    }
+    this.tls.accept(socket, peer, (secure) => {
+      watchEnd(secure);
+      this.injector.injectConnection(secure);
+    });
   }
 }

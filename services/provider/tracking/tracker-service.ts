@@ -10,6 +10,8 @@ import type {
   ListSinksResponse,
   ListSubscriptionsRequest,
   ListSubscriptionsResponse,
+  RevokeSubjectRequest,
+  RevokeSubjectResponse,
   WatchReclaimsRequest,
   WatchReclaimsResponse,
 } from '../../../shared/gen/tether/v1/tracker';
@@ -19,11 +21,21 @@ import type { EventRouter } from '../events/event-router';
 import type { ProviderConfig } from '../provider-config';
 import type { FleetView } from './fleet-view';
 import type { Reclaim } from './reclaim-record';
+import { ANONYMOUS, type Identity } from '../security/identity';
+import type { StreamDeadlines } from '../security/stream-deadlines';
+import type { SubjectRevoker } from '../security/subject-revoker';
+
+/** The operator's identity (for the audit trail), the revocation path, and stream expiry. */
+export interface TrackerServiceSecurity {
+  readonly callerOf: (call: object) => Identity;
+  readonly revoker: SubjectRevoker;
+  readonly deadlines: StreamDeadlines;
+}
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Runs a unary handler and maps a thrown (or rejected) error to its status at this edge. */
-function unary<Req, Res>(log: Logger, fn: (req: Req) => Res | Promise<Res>) {
+function unary<Req, Res>(log: Logger, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     const fail = (err: unknown) => {
       const error = TetherError.from(err);
@@ -31,7 +43,7 @@ function unary<Req, Res>(log: Logger, fn: (req: Req) => Res | Promise<Res>) {
       callback(error.toServiceError(), null);
     };
     try {
-      Promise.resolve(fn(call.request)).then((res) => callback(null, res), fail);
+      Promise.resolve(fn(call.request, call)).then((res) => callback(null, res), fail);
     } catch (err) {
       fail(err);
     }
@@ -42,6 +54,7 @@ export function toReclaimRecord(r: Reclaim): WatchReclaimsResponse {
   return {
     record: {
       sinkId: r.sinkId,
+      subject: r.subject,
       consumerName: r.consumerName,
       peer: r.peer,
       subscriptionCount: r.subscriptionCount,
@@ -59,7 +72,15 @@ export function toReclaimRecord(r: Reclaim): WatchReclaimsResponse {
  * and WatchReclaims cover every replica unless the request says `local`, and EvictSink reaches the
  * replica holding the sink.
  */
-export function createTrackerHandlers(tracker: ConnectionTracker, router: EventRouter, fleet: FleetView, config: ProviderConfig, log: Logger) {
+export function createTrackerHandlers(
+  tracker: ConnectionTracker,
+  router: EventRouter,
+  fleet: FleetView,
+  config: ProviderConfig,
+  log: Logger,
+  security?: TrackerServiceSecurity,
+) {
+  const callerOf = (call: object) => (security ? security.callerOf(call) : ANONYMOUS);
   const watcherQueueMax = config.watcherQueueMax;
   const replicaId = config.replicaId;
   return {
@@ -67,6 +88,7 @@ export function createTrackerHandlers(tracker: ConnectionTracker, router: EventR
       sinks: [
         ...tracker.list().map((s) => ({
           sinkId: s.id,
+          subject: s.identity.caller.subject,
           consumerName: s.identity.consumerName,
           peer: s.identity.peer,
           openedAt: iso(s.openedAt),
@@ -78,6 +100,7 @@ export function createTrackerHandlers(tracker: ConnectionTracker, router: EventR
         })),
         ...(req.local ? [] : fleet.remoteSinks()).map((s) => ({
           sinkId: s.sinkId,
+          subject: '', // another replica's table does not carry subjects
           consumerName: s.consumerName,
           peer: s.peer,
           openedAt: iso(s.openedAt),
@@ -127,10 +150,10 @@ export function createTrackerHandlers(tracker: ConnectionTracker, router: EventR
       };
     }),
 
-    evictSink: unary<EvictSinkRequest, EvictSinkResponse>(log, async (req) => {
+    evictSink: unary<EvictSinkRequest, EvictSinkResponse>(log, async (req, call) => {
       const sinkId = checkSinkId(req.sinkId);
       const message = truncateBytes(req.message, MAX_EVICT_MESSAGE_BYTES);
-      if (tracker.get(sinkId)) return { reclaimedSubscriptions: tracker.evict(sinkId, message) };
+      if (tracker.get(sinkId)) return { reclaimedSubscriptions: tracker.evict(sinkId, message, callerOf(call).subject) };
       let remote: number | undefined;
       try {
         remote = await fleet.evictRemote(sinkId, message);
@@ -141,14 +164,21 @@ export function createTrackerHandlers(tracker: ConnectionTracker, router: EventR
       return { reclaimedSubscriptions: remote };
     }),
 
+    revokeSubject: unary<RevokeSubjectRequest, RevokeSubjectResponse>(log, (req, call) => {
+      if (!security) throw new TetherError(status.FAILED_PRECONDITION, 'this provider has no authentication configured: there are no subjects to revoke');
+      return security.revoker.revoke(req.subject, truncateBytes(req.message, MAX_EVICT_MESSAGE_BYTES), callerOf(call).subject);
+    }),
+
     /** Streams reclaims as they happen; a watcher that falls watcherQueueMax behind is dropped. */
     watchReclaims(call: ServerWritableStream<WatchReclaimsRequest, WatchReclaimsResponse>): void {
       let backlog = 0;
       let stop: (() => void) | undefined;
       let stopRemote: (() => void) | undefined;
+      let unwatch: (() => void) | undefined;
       const end = () => {
         stop?.();
         stopRemote?.();
+        unwatch?.();
       };
       const send = (record: Reclaim) => {
         if (backlog >= watcherQueueMax) {
@@ -169,6 +199,11 @@ export function createTrackerHandlers(tracker: ConnectionTracker, router: EventR
         call.emit('error', TetherError.from(err).toServiceError());
         return;
       }
+      const caller = callerOf(call);
+      unwatch = security?.deadlines.watch(caller, (why) => {
+        end();
+        call.emit('error', TetherError.unauthenticated(`the credentials of ${caller.subject} ${why === 'revoked' ? 'were revoked' : 'expired'}`).toServiceError());
+      });
       call.on('cancelled', end);
       call.on('close', end);
       if (call.cancelled) end();
