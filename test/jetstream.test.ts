@@ -157,7 +157,8 @@ describe('replicas on one JetStream log', () => {
       await waitFor('caught up on B', async () => (await consumer.status()).lastSequence === 20, 10_000, 50);
       expect(await consumer.status()).toMatchObject({ handled: 20, gapsReported: 0, outOfOrder: 0 });
       // B reports A's lost sink once the lease has expired, exactly once, even after A comes back.
-      await waitFor('replica-lost reported', () => seen.some((r) => r.reason === 'replica-lost'), 5_000, 20);
+      // The lease TTL (3 s) and a poll, plus room for a loaded machine.
+      await waitFor('replica-lost reported', () => seen.some((r) => r.reason === 'replica-lost'), 10_000, 20);
       proxy.heal();
       await waitFor('A renews its lease again', () => !(a.provider.fleet as unknown as { fenced: boolean }).fenced, 10_000, 50);
       await new Promise((r) => setTimeout(r, 1_000)); // a few lease periods: nothing more may be reported
