@@ -61,6 +61,10 @@ function channel(): ChannelCredentials {
 }
 setTimeout(() => process.exit(3), args.maxMs).unref();
 const send = (m: object) => process.send?.(m);
+// A clean exit on request, so a profiled run's --cpu-prof file gets written (SIGKILL writes none).
+process.on('message', (m: { type?: string }) => {
+  if (m.type === 'exit') process.exit(0);
+});
 
 function stamped(payload: number): Buffer {
   const b = Buffer.alloc(Math.max(8, payload), 1);

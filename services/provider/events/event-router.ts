@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { TetherError } from '../../../shared/errors';
-import { Event } from '../../../shared/gen/tether/v1/event';
+import type { Event } from '../../../shared/gen/tether/v1/event';
 import { parseTopic } from '../../../shared/topic-pattern';
 import { nameProblem } from '../../../shared/text-bounds';
 import type { RetainedEvent } from './event-history';
 import type { EventLog, LogListener, PreparedBatch } from '../log/event-log';
+import { encodeEvent } from './event-encoder';
 import type { ProviderConfig } from '../provider-config';
 import type { ProviderMetrics } from '../provider-metrics';
 import type { LogReader, ReplaySource } from '../sinks/replay-cursor';
@@ -57,13 +58,12 @@ export class EventRouter implements ReplaySource, LogListener {
     const time = new Date(now).toISOString();
     const checked = events.map((input, i) => {
       const tokens = this.validate(input, i);
-      const id = input.id || (idempotencyKey ? `${idempotencyKey}:${i}` : randomUUID());
-      return { event: { ...input, id, time: input.time || time }, tokens, i, input };
+      return { tokens, i, input };
     });
     const batch: PreparedBatch = {
       count: events.length,
       idempotencyKey,
-      encode: (first) => checked.map(({ event, tokens, i, input }) => this.encode(event, tokens, first + i, now, input, i)),
+      encode: (first) => checked.map(({ tokens, i, input }) => this.encode(input, tokens, first + i, now, time, i, idempotencyKey)),
     };
     const appended = this.log.append(batch);
     if (typeof appended === 'number') {
@@ -98,23 +98,28 @@ export class EventRouter implements ReplaySource, LogListener {
   }
 
   /** `event` is the batch's own copy of the input: its sequence is set in place (again, if re-encoded). */
-  private encode(event: Event, tokens: string[], sequence: number, now: number, input: Event, i: number): RetainedEvent {
-    event.sequence = String(sequence);
-    const bytes = Event.encode(event).finish();
+  /**
+   * Encodes one event with its position, once, into a buffer of its exact size (no spread copy, no random
+   * UUID: an event without an id gets one from the batch's idempotency key, or from the epoch and its
+   * position, unique within the log).
+   */
+  private encode(input: Event, tokens: string[], sequence: number, now: number, time: string, i: number, idempotencyKey: string): RetainedEvent {
+    const id = input.id || (idempotencyKey ? `${idempotencyKey}:${i}` : `${this.epoch.slice(0, 13)}-${sequence}`);
+    const bytes = encodeEvent(input, id, input.time || time, sequence);
     if (bytes.length > this.config.maxEventBytes) {
       throw TetherError.invalid(`${describe(input, i)}: ${bytes.length} bytes; the limit is ${this.config.maxEventBytes}`);
     }
     return {
       sequence,
-      topic: event.topic,
+      topic: input.topic,
       tokens,
       bytes,
       storedAt: now,
-      id: event.id,
-      source: event.source,
-      type: event.type,
-      dataContentType: event.dataContentType,
-      extensions: event.extensions,
+      id,
+      source: input.source,
+      type: input.type,
+      dataContentType: input.dataContentType,
+      extensions: input.extensions,
     };
   }
 
