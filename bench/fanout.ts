@@ -1,12 +1,13 @@
 import type { BenchResult } from './lib/report';
 import { NatsServer } from './lib/nats-server';
+import { createDirectStream } from './lib/direct-stream';
 import { startProvider } from './lib/providers';
 import { RawStreamServer } from './lib/raw-server';
 import { round } from './lib/stats';
 import { Worker } from './lib/workers';
 
 type Msg = { type: string; count?: number; firstAt?: number; lastAt?: number; p50?: number; p99?: number; max?: number };
-type Mode = 'tether' | 'raw' | 'raw16' | 'nats';
+type Mode = 'tether' | 'tether-js' | 'js-direct' | 'raw' | 'raw16' | 'nats';
 
 const PAYLOAD = 256;
 const SUBS = 100;
@@ -18,17 +19,14 @@ async function fanout(mode: Mode, consumers: number, count: number): Promise<num
   let address = '';
   let stop: () => Promise<void>;
   let raw: RawStreamServer | undefined;
-  if (mode === 'nats') {
-    const nats = new NatsServer();
+  if (mode === 'nats' || mode === 'js-direct') {
+    const nats = new NatsServer(mode === 'js-direct');
     await nats.start();
+    if (mode === 'js-direct') await createDirectStream(nats.url);
     address = `127.0.0.1:${nats.port}`;
     stop = () => nats.stop();
-  } else if (mode === 'tether') {
-    // A throughput run offers events faster than one consumer drains them: give the queue room for the
-    // whole run so the figure is delivery throughput, not the slow-consumer bound (which the tests cover).
-    const provider = await startProvider(BENCH_QUEUE);
-    address = `127.0.0.1:${provider.port}`;
-    stop = () => provider.stop(100);
+  } else if (mode === 'tether' || mode === 'tether-js') {
+    ({ address, stop } = await tetherOn(mode));
   } else {
     raw = new RawStreamServer();
     await raw.start();
@@ -36,7 +34,7 @@ async function fanout(mode: Mode, consumers: number, count: number): Promise<num
     const r = raw;
     stop = () => r.stop();
   }
-  const workerMode = mode === 'raw16' ? 'raw' : mode;
+  const workerMode = mode === 'raw16' ? 'raw' : mode === 'tether-js' ? 'tether' : mode;
   const subs = Array.from({ length: consumers }, () => new Worker<Msg>('fanout-worker.js', { ...base, role: 'consume', mode: workerMode, address }));
   const pub = mode.startsWith('raw') ? undefined : new Worker<Msg>('fanout-worker.js', { ...base, role: 'publish', mode: workerMode, address });
   try {
@@ -57,17 +55,48 @@ async function fanout(mode: Mode, consumers: number, count: number): Promise<num
   }
 }
 
+/**
+ * A provider for a throughput run, on the memory log or on a JetStream log of its own nats-server. A
+ * throughput run offers events faster than one consumer drains them: the queue gets room for the whole run
+ * so the figure is delivery throughput, not the slow-consumer bound (which the tests cover).
+ */
+async function tetherOn(mode: 'tether' | 'tether-js'): Promise<{ address: string; stop: () => Promise<void> }> {
+  if (mode === 'tether') {
+    const provider = await startProvider(BENCH_QUEUE);
+    return { address: `127.0.0.1:${provider.port}`, stop: () => provider.stop(100) };
+  }
+  const nats = new NatsServer(true);
+  await nats.start();
+  const provider = await startProvider({ ...BENCH_QUEUE, eventLog: 'jetstream', natsUrl: nats.url, replicaId: 'bench' });
+  return {
+    address: `127.0.0.1:${provider.port}`,
+    stop: async () => {
+      await provider.stop(100);
+      await nats.stop();
+    },
+  };
+}
+
+const LABELS: Record<Mode, string> = {
+  raw: 'grpc-js raw, 1/msg',
+  raw16: 'grpc-js raw, 16/msg',
+  nats: 'nats-server core',
+  'js-direct': 'JetStream direct',
+  tether: 'tether (memory log)',
+  'tether-js': 'tether (JetStream log)',
+};
+
 export async function fanoutBench(quick: boolean): Promise<BenchResult> {
   const counts = quick ? [1, 4] : [1, 4, 16];
-  const modes: Mode[] = ['raw', 'raw16', 'nats', 'tether'];
-  const labels: Record<Mode, string> = { raw: 'grpc-js raw, 1/msg', raw16: 'grpc-js raw, 16/msg', nats: 'nats-server core', tether: 'tether' };
+  const modes: Mode[] = ['raw', 'raw16', 'nats', 'js-direct', 'tether', 'tether-js'];
+  const labels = LABELS;
   const rows: BenchResult['rows'] = [];
   const groups: NonNullable<BenchResult['chart']>['groups'] = [];
   for (const c of counts) {
     const n = quick ? 5_000 : c >= 16 ? 100_000 : 200_000;
     const figures: Partial<Record<Mode, number>> = {};
     for (const mode of modes) {
-      const runs = quick ? 1 : 3;
+      const runs = quick ? 1 : Number(process.env.BENCH_RUNS ?? 3);
       const samples: number[] = [];
       for (let i = 0; i < runs; i++) {
         samples.push(await fanout(mode, c, n));
@@ -81,6 +110,7 @@ export async function fanoutBench(quick: boolean): Promise<BenchResult> {
       ...Object.fromEntries(modes.map((m) => [`${labels[m]} ev/s`, Math.round(figures[m] ?? 0)])),
       'tether ÷ nats': round((figures.tether ?? 0) / (figures.nats ?? 1)),
       'tether ÷ raw 1/msg': round((figures.tether ?? 0) / (figures.raw ?? 1)),
+      'tether JetStream ÷ JetStream direct': round((figures['tether-js'] ?? 0) / (figures['js-direct'] ?? 1)),
     });
     groups.push({ group: `C = ${c}`, bars: modes.map((m) => ({ label: labels[m], value: figures[m] ?? 0 })) });
   }
@@ -91,8 +121,10 @@ export async function fanoutBench(quick: boolean): Promise<BenchResult> {
     rows,
     chart: { unit: 'events/s', groups },
     notes: [
-      `each consumer holds ${SUBS} subscriptions, one of which matches; medians of ${quick ? 1 : 3} runs`,
+      `each consumer holds ${SUBS} subscriptions, one of which matches; medians of ${quick ? 1 : Number(process.env.BENCH_RUNS ?? 3)} runs`,
       'tether and nats: one publisher process (tether: PublishStream, 500-event batches, 4 unanswered at most); raw grpc-js: the server writes pre-encoded messages itself',
+      'tether (JetStream log): the same provider appending each batch as one JetStream message (file storage) and delivering what its one ordered consumer reads',
+      'JetStream direct: what a user builds without Tether, on the same nats-server: the publisher appends the same 500-event batch messages (4 in flight), each consumer process runs its own ordered consumer on the stream, decodes every event and matches it against its 100 patterns itself',
       'tether sink queues raised to 1M deliveries / 256 MiB for this run, so a consumer behind the publisher is measured, not closed as slow-consumer',
     ],
   };
@@ -107,28 +139,28 @@ export async function latencyBench(quick: boolean): Promise<BenchResult> {
   for (const rate of rates) {
     const count = Math.round((rate * durationMs) / 1000);
     const bars: Array<{ label: string; value: number }> = [];
-    for (const mode of ['nats', 'tether'] as const) {
+    for (const mode of ['nats', 'js-direct', 'tether', 'tether-js'] as const) {
       let address = '';
       let stop: () => Promise<void>;
-      if (mode === 'nats') {
-        const nats = new NatsServer();
+      if (mode === 'nats' || mode === 'js-direct') {
+        const nats = new NatsServer(mode === 'js-direct');
         await nats.start();
+        if (mode === 'js-direct') await createDirectStream(nats.url);
         address = `127.0.0.1:${nats.port}`;
         stop = () => nats.stop();
       } else {
-        const provider = await startProvider(BENCH_QUEUE);
-        address = `127.0.0.1:${provider.port}`;
-        stop = () => provider.stop(100);
+        ({ address, stop } = await tetherOn(mode));
       }
-      const base = { count, subs: SUBS, payload: PAYLOAD, rate, durationMs, latency: 1, maxMs: 120_000, address, mode };
+      const base = { count, subs: SUBS, payload: PAYLOAD, rate, durationMs, latency: 1, maxMs: 120_000, address, mode: mode === 'tether-js' ? 'tether' : mode };
       const sub = new Worker<Msg>('fanout-worker.js', { ...base, role: 'consume' });
       const pub = new Worker<Msg>('fanout-worker.js', { ...base, role: 'publish' });
       try {
         await Promise.all([sub.next('ready'), pub.next('ready')]);
         pub.send({ type: 'go' });
         const d = await sub.next('done', durationMs * 3 + 30_000);
-        rows.push({ system: mode, 'rate ev/s': rate, events: count, 'p50 ms': round(d.p50 ?? NaN, 3), 'p99 ms': round(d.p99 ?? NaN, 3), 'max ms': round(d.max ?? NaN, 2) });
+        rows.push({ system: LABELS[mode], 'rate ev/s': rate, events: count, 'p50 ms': round(d.p50 ?? NaN, 3), 'p99 ms': round(d.p99 ?? NaN, 3), 'max ms': round(d.max ?? NaN, 2) });
         bars.push({ label: `${mode} p50`, value: d.p50 ?? 0 }, { label: `${mode} p99`, value: d.p99 ?? 0 });
+        process.stderr.write(`  latency ${mode} ${rate} ev/s: p50 ${round(d.p50 ?? NaN, 3)} p99 ${round(d.p99 ?? NaN, 3)} ms\n`);
       } finally {
         await Promise.all([sub.kill(), pub.kill()]);
         await stop();
@@ -142,6 +174,9 @@ export async function latencyBench(quick: boolean): Promise<BenchResult> {
     columns: ['system', 'rate ev/s', 'events', 'p50 ms', 'p99 ms', 'max ms'],
     rows,
     chart: { unit: 'ms', groups, log: true },
-    notes: ['timestamps are wall-clock (performance.timeOrigin + now) in the publisher and consumer processes; tether publishes over one PublishStream, one batch per millisecond tick'],
+    notes: [
+      'timestamps are wall-clock (performance.timeOrigin + now) in the publisher and consumer processes; tether publishes over one PublishStream, one batch per millisecond tick',
+      'JetStream direct: the publisher appends one batch message per millisecond tick; the consumer process runs an ordered consumer on the stream and filters itself',
+    ],
   };
 }

@@ -1,5 +1,25 @@
 import type { ChannelCredentials, ServiceError } from '@grpc/grpc-js';
+import { status, type ServiceError as GrpcError } from '@grpc/grpc-js';
+import { parseAddressList } from '../shared/address-list';
 import { statusName } from '../shared/errors';
+
+/**
+ * Runs `fn` against each address of a comma-separated list in turn until one answers: only a provider
+ * that is away (UNAVAILABLE) sends it on to the next; any other answer, error or not, is final.
+ */
+export async function failover<T>(opts: CommonOptions, fn: (opts: CommonOptions) => Promise<T>): Promise<T> {
+  const addresses = parseAddressList(opts.address);
+  let last: unknown;
+  for (const address of addresses) {
+    try {
+      return await fn({ ...opts, address });
+    } catch (err) {
+      if ((err as Partial<GrpcError>).code !== status.UNAVAILABLE) throw err;
+      last = err;
+    }
+  }
+  throw last;
+}
 
 /** Options every command takes. */
 export interface CommonOptions {

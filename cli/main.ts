@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { call } from './call-command';
-import { type CommonOptions, describeError } from './format';
+import { type CommonOptions, describeError, failover } from './format';
 import { health } from './health-command';
 import { publish } from './publish-command';
 import { ClientCredentials, clientCredentialProblems } from '../shared/client-credentials';
@@ -25,7 +25,9 @@ usage: tether <command> [options]
   call [Service/Method] [json]
                               any method through server reflection, like grpcurl; no method lists services
 
-options: --address host:port (default $TETHER_ADDRESS or 127.0.0.1:50051), --json, --timeout ms (default 5000)
+options: --address host:port[,host:port…] (default $TETHER_ADDRESS or 127.0.0.1:50051; a list is tried in order
+         until a provider answers), --json, --timeout ms (default 5000), --local (sinks, totals, reclaims: this
+         replica only, not the fleet)
 security: --ca file, --cert file --key file (mTLS), --token-file file (bearer token; implies TLS);
           defaults $TETHER_CA_FILE, $TETHER_CERT_FILE, $TETHER_KEY_FILE, $TETHER_TOKEN_FILE; --plaintext ignores them`;
 
@@ -48,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
       follow: { type: 'boolean', short: 'f', default: false },
       message: { type: 'string', default: '' },
       service: { type: 'string', default: '' },
+      local: { type: 'boolean', default: false },
       ca: { type: 'string', default: process.env.TETHER_CA_FILE ?? '' },
       cert: { type: 'string', default: process.env.TETHER_CERT_FILE ?? '' },
       key: { type: 'string', default: process.env.TETHER_KEY_FILE ?? '' },
@@ -85,22 +88,22 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'tail':
-      await tail(opts, need('subscriptions'), values.name, count);
+      await failover(opts, (o) => tail(o, need('subscriptions'), values.name, count));
       return 0;
     case 'sinks':
-      await sinks(opts);
+      await failover(opts, (o) => sinks(o, values.local));
       return 0;
     case 'subs':
-      await subscriptions(opts, need('a sink id'));
+      await failover(opts, (o) => subscriptions(o, need('a sink id')));
       return 0;
     case 'totals':
-      await totals(opts);
+      await failover(opts, (o) => totals(o, values.local));
       return 0;
     case 'reclaims':
-      await reclaims(opts, values.follow, count);
+      await failover(opts, (o) => reclaims(o, values.follow, count, values.local));
       return 0;
     case 'evict':
-      await evict(opts, need('a sink id'), values.message);
+      await failover(opts, (o) => evict(o, need('a sink id'), values.message));
       return 0;
     case 'revoke':
       await revoke(opts, need('a subject'), values.message);
@@ -108,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
     case 'health':
       return health(opts, values.service);
     case 'call':
-      await call(opts, rest[0], rest[1] ?? '');
+      await failover(opts, (o) => call(o, rest[0], rest[1] ?? ''));
       return 0;
     default:
       process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);

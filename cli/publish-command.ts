@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import * as readline from 'node:readline';
 import { Metadata } from '@grpc/grpc-js';
 import { clientOptions } from '../shared/client-options';
 import type { Event } from '../shared/gen/tether/v1/event';
 import { PublisherServiceClient } from '../shared/gen/tether/v1/publisher';
-import { type CommonOptions, out, unary } from './format';
+import { type CommonOptions, failover, out, unary } from './format';
 
 export interface EventFields {
   topic: string;
@@ -32,11 +33,22 @@ export function toEvent(f: EventFields): Event {
 
 const STDIN_BATCH = 100;
 
-/** Publishes one event from arguments, or JSON lines from stdin in batches. */
+/**
+ * Publishes one event from arguments, or JSON lines from stdin in batches. Each batch has its own
+ * idempotency key, kept when it is sent again to the next address, so a failover stores it once.
+ */
 export async function publish(opts: CommonOptions, args: { event?: EventFields; stdin: boolean }): Promise<void> {
-  const client = new PublisherServiceClient(opts.address, opts.credentials, clientOptions());
+  const clients = new Map<string, PublisherServiceClient>();
+  const clientFor = (address: string) => {
+    let client = clients.get(address);
+    if (!client) clients.set(address, (client = new PublisherServiceClient(address, opts.credentials, clientOptions())));
+    return client;
+  };
   const send = async (events: Event[]) => {
-    const res = await unary<{ sequences: string[]; epoch: string }>(opts, (o, cb) => client.publish({ events }, new Metadata(), o, cb));
+    const idempotencyKey = `tether-cli-${randomUUID()}`;
+    const res = await failover(opts, (o) =>
+      unary<{ sequences: string[]; epoch: string }>(o, (d, cb) => clientFor(o.address).publish({ events, idempotencyKey }, new Metadata(), d, cb)),
+    );
     if (opts.json) out(JSON.stringify(res));
     else out(`published ${events.length} event(s): sequences ${res.sequences.join(', ')} (epoch ${res.epoch})`);
   };
@@ -63,6 +75,6 @@ export async function publish(opts: CommonOptions, args: { event?: EventFields; 
     }
     if (batch.length > 0) await send(batch);
   } finally {
-    client.close();
+    for (const client of clients.values()) client.close();
   }
 }

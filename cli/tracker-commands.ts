@@ -7,9 +7,9 @@ function tracker(opts: CommonOptions): ConnectionTrackerServiceClient {
   return new ConnectionTrackerServiceClient(opts.address, opts.credentials, clientOptions());
 }
 
-export async function sinks(opts: CommonOptions): Promise<void> {
+export async function sinks(opts: CommonOptions, local = false): Promise<void> {
   const client = tracker(opts);
-  const res = await unary<{ sinks: object[] }>(opts, (o, cb) => client.listSinks({}, new Metadata(), o, cb));
+  const res = await unary<{ sinks: object[] }>(opts, (o, cb) => client.listSinks({ local }, new Metadata(), o, cb));
   printTable(opts, res.sinks as Array<Record<string, unknown>>, '(no open sinks)');
   client.close();
 }
@@ -26,9 +26,9 @@ export async function subscriptions(opts: CommonOptions, sinkId: string): Promis
   client.close();
 }
 
-export async function totals(opts: CommonOptions): Promise<void> {
+export async function totals(opts: CommonOptions, local = false): Promise<void> {
   const client = tracker(opts);
-  const res = await unary<GetTotalsResponse>(opts, (o, cb) => client.getTotals({}, new Metadata(), o, cb));
+  const res = await unary<GetTotalsResponse>(opts, (o, cb) => client.getTotals({ local }, new Metadata(), o, cb));
   printObject(opts, { ...res });
   client.close();
 }
@@ -49,11 +49,11 @@ export async function revoke(opts: CommonOptions, subject: string, message: stri
 }
 
 /** Without --follow: reclaim counts by reason. With it: each reclaim as it happens, until interrupted. */
-export async function reclaims(opts: CommonOptions, follow: boolean, count: number): Promise<void> {
+export async function reclaims(opts: CommonOptions, follow: boolean, count: number, local = false): Promise<void> {
   if (!follow) {
     const client = tracker(opts);
     const t = await unary<{ reclaimedSinksByReason: Record<string, string>; reclaimedSubscriptionsByReason: Record<string, string> }>(opts, (o, cb) =>
-      client.getTotals({}, new Metadata(), o, cb),
+      client.getTotals({ local }, new Metadata(), o, cb),
     );
     printTable(
       opts,
@@ -63,7 +63,7 @@ export async function reclaims(opts: CommonOptions, follow: boolean, count: numb
     return;
   }
   const client = tracker(opts);
-  const call = client.watchReclaims({});
+  const call = client.watchReclaims({ local });
   let seen = 0;
   await new Promise<void>((resolve, reject) => {
     call.on('data', ({ record }: WatchReclaimsResponse) => {
@@ -71,7 +71,7 @@ export async function reclaims(opts: CommonOptions, follow: boolean, count: numb
       if (opts.json) out(JSON.stringify(record));
       else
         out(
-          `${record.detectedAt}  ${record.reason.padEnd(19)} ${record.consumerName}${record.subject ? ` [${record.subject}]` : ''} (${record.peer})  ${record.subscriptionCount} subscriptions  ` +
+          `${record.detectedAt}  ${record.reason.padEnd(19)} ${record.consumerName}${record.subject ? ` [${record.subject}]` : ''} (${record.peer}${record.replicaId ? ` on ${record.replicaId}` : ''})  ${record.subscriptionCount} subscriptions  ` +
             `${record.sinceLastActivityMs.toFixed(0)} ms after last sign of life  sink ${record.sinkId}`,
         );
       if (count > 0 && ++seen >= count) {

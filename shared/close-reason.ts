@@ -11,6 +11,7 @@ export const CLOSE_REASONS = {
   shutdown: { reconnect: true, description: 'the provider is shutting down' },
   'protocol-error': { reconnect: false, description: 'the consumer broke the sink protocol' },
   'connection-lost': { reconnect: true, description: 'the shared connection was torn down for another sink on it' },
+  'replica-lost': { reconnect: true, description: 'the provider replica holding the sink died or was cut off from the shared log' },
   // The consumer reconnects with credentials it re-reads (a refreshed token file).
   'credentials-expired': { reconnect: true, description: "the caller's token or client certificate expired" },
   // Reconnecting is refused until the revoked credentials expire; the consumer keeps trying with backoff.

@@ -19,6 +19,11 @@ export function str(env: string, defaultValue: string, doc: string): Setting<str
   return { env, default: defaultValue, doc, schema: z.string().min(1) };
 }
 
+/** One of a fixed set of words; the first is usually the default. */
+export function oneOf<T extends string>(env: string, defaultValue: T, values: readonly T[], doc: string): Setting<T> {
+  return { env, default: defaultValue, doc, schema: z.enum(values as [T, ...T[]]) as unknown as z.ZodType<T> };
+}
+
 /** A string that may be empty (an optional file path or name): empty means "not set". */
 export function optionalStr(env: string, doc: string): Setting<string> {
   return { env, default: '', doc, schema: z.string() };

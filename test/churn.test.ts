@@ -1,4 +1,4 @@
-import { ProviderHarness } from './helpers/provider-harness';
+import { LOG_KINDS, ProviderHarness } from './helpers/provider-harness';
 import { SilentProxy } from './helpers/silent-proxy';
 import { SinkTestClient } from './helpers/sink-test-client';
 
@@ -13,8 +13,8 @@ function timerCount(): number {
   return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 }
 
-test('1,000 open/subscribe/kill cycles leave zero sinks, subscriptions, sockets, watchers and timers', async () => {
-  const h = await ProviderHarness.start();
+test.each(LOG_KINDS)('1,000 open/subscribe/kill cycles leave zero sinks, subscriptions, sockets, watchers and timers (%s log)', async (kind) => {
+  const h = await ProviderHarness.start({}, { kind });
   const proxy = new SilentProxy(h.provider.port);
   await proxy.start();
   const timersBefore = timerCount();

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { natsServerBinary } from '../bench/lib/nats-server';
 import { REPO_ROOT, loadCompose, localise } from '../services/local/compose-local';
 import { runHealthcheck } from '../services/local/health-check';
 import { waitFor } from './helpers/wait';
@@ -66,12 +67,36 @@ test('each consumer keeps CONSUMER_STATE_FILE on its own declared volume, in a d
   expect(new Set(volumesUsed).size).toBe(volumesUsed.length); // one volume per consumer
 });
 
-test('docker compose services start from their compose command and environment, over TLS with tokens; events reach both consumers; a kill shows as a reclaim; a restarted consumer resumes', async () => {
+test('without nats-server the stack is one provider on the memory log, and every address list names it alone', async () => {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-compose-solo-'));
+  try {
+    const local = Object.fromEntries((await localise(loadCompose(), { preferPublished: false, stateDir, natsServer: undefined })).map((s) => [s.name, s]));
+    expect(Object.keys(local).sort()).toEqual(['consumer-orders', 'consumer-sensors', 'credentials', 'provider-a', 'publisher']);
+    expect(local['provider-a'].env.TETHER_EVENT_LOG).toBe('memory');
+    const only = `127.0.0.1:${local['provider-a'].env.TETHER_PORT}`;
+    for (const name of ['consumer-orders', 'consumer-sensors', 'publisher']) {
+      expect(local[name].env.TETHER_PROVIDER_ADDRESS).toBe(only);
+      expect(local[name].dependsOn).toEqual(['provider-a']);
+    }
+    expect(local['provider-a'].dependsOn).toEqual(['credentials']);
+  } finally {
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  }
+});
+
+test('docker compose services start from their compose command and environment: NATS, two replicas over TLS with tokens, consumers listing both; events reach both consumers; a kill shows as a reclaim in the fleet view; a restarted consumer resumes', async () => {
   const compose = loadCompose();
   const services = compose.services;
-  expect(Object.keys(services).sort()).toEqual(['consumer-orders', 'consumer-sensors', 'credentials', 'provider', 'publisher']);
+  expect(Object.keys(services).sort()).toEqual(['consumer-orders', 'consumer-sensors', 'credentials', 'nats', 'provider-a', 'provider-b', 'publisher']);
+  expect(services.nats.image).toMatch(/^nats:[\d.]+-alpine$/);
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-compose-'));
-  const local = Object.fromEntries((await localise(compose, { preferPublished: false, stateDir })).map((s) => [s.name, s]));
+  const local = Object.fromEntries((await localise(compose, { preferPublished: false, stateDir, natsServer: natsServerBinary() })).map((s) => [s.name, s]));
+  // Address lists and nats:// URLs follow the services to loopback.
+  const [a, b] = ['provider-a', 'provider-b'].map((n) => `127.0.0.1:${local[n].env.TETHER_PORT}`);
+  expect(local['consumer-orders'].env.TETHER_PROVIDER_ADDRESS).toBe(`${a},${b}`);
+  expect(local['consumer-sensors'].env.TETHER_PROVIDER_ADDRESS).toBe(`${b},${a}`);
+  expect(local['provider-a'].env.TETHER_NATS_URL).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
+  expect(local.nats.command).toContain(path.join(stateDir, 'nats-data'));
   const children = new Map<string, ReturnType<typeof run>>();
   const healthy = async (name: string) => runHealthcheck(local[name].health?.command as string[], local[name].health?.timeoutMs as number, ROOT);
   try {
@@ -82,15 +107,21 @@ test('docker compose services start from their compose command and environment, 
     }
 
     // The one-shot credentials step first: the provider waits for it to complete.
-    expect(services.provider.depends_on?.credentials.condition).toBe('service_completed_successfully');
+    for (const name of ['provider-a', 'provider-b']) expect(services[name].depends_on?.credentials.condition).toBe('service_completed_successfully');
     expect(runSync(local.credentials.command).code).toBe(0);
-    expect(local.provider.env.TETHER_TLS_CERT_FILE).toBe(path.join(stateDir, 'creds-provider', 'server.pem'));
+    expect(local['provider-a'].env.TETHER_TLS_CERT_FILE).toBe(path.join(stateDir, 'creds-provider', 'server.pem'));
 
     // Start in depends_on order, each gated on its own compose healthcheck command.
-    children.set('provider', run(local.provider.command, local.provider.env));
-    await waitFor('provider healthcheck', () => healthy('provider'), 15_000, 100);
+    children.set('nats', run(local.nats.command, local.nats.env));
+    await waitFor('nats healthcheck', () => healthy('nats'), 15_000, 100);
+    for (const name of ['provider-a', 'provider-b']) {
+      expect(services[name].depends_on?.nats.condition).toBe('service_healthy');
+      children.set(name, run(local[name].command, local[name].env));
+    }
+    await waitFor('provider healthchecks', async () => (await healthy('provider-a')) && (await healthy('provider-b')), 15_000, 100);
     for (const name of ['consumer-orders', 'consumer-sensors', 'publisher']) {
-      expect(services[name].depends_on?.provider.condition).toBe('service_healthy');
+      expect(services[name].depends_on?.['provider-a'].condition).toBe('service_healthy');
+      expect(services[name].depends_on?.['provider-b'].condition).toBe('service_healthy');
       children.set(name, run(local[name].command, local[name].env));
     }
     await waitFor('consumer healthchecks', async () => (await healthy('consumer-orders')) && (await healthy('consumer-sensors')), 15_000, 100);
@@ -105,26 +136,28 @@ test('docker compose services start from their compose command and environment, 
     await waitFor('both positions saved', () => saved('consumer-orders') > 0 && saved('consumer-sensors') > 0, 10_000, 100);
 
     // Operator calls need the operator token; without it the tracker refuses.
-    const operator = ['--ca', local.provider.env.TETHER_CA_FILE, '--token-file', local.provider.env.TETHER_TOKEN_FILE];
+    const operator = ['--ca', local['provider-a'].env.TETHER_CA_FILE, '--token-file', local['provider-a'].env.TETHER_TOKEN_FILE];
     const address = local['consumer-orders'].env.TETHER_PROVIDER_ADDRESS;
-    expect(runSync(['node', 'dist/cli/main.js', '--address', address, '--ca', local.provider.env.TETHER_CA_FILE, 'sinks']).code).toBe(1);
+    expect(runSync(['node', 'dist/cli/main.js', '--address', address, '--ca', local['provider-a'].env.TETHER_CA_FILE, 'sinks']).code).toBe(1);
     const cli = (...args: string[]) => runSync(['node', 'dist/cli/main.js', '--address', address, ...operator, ...args]);
-    const sinks = JSON.parse(cli('sinks', '--json').stdout) as Array<{ consumerName: string; subscriptionCount: number }>;
-    expect(Object.fromEntries(sinks.map((s) => [s.consumerName, s.subscriptionCount]))).toEqual({ orders: 3, sensors: 301 });
+    // The fleet view on replica A lists the sensors consumer's sink on B too.
+    const sinks = () => JSON.parse(cli('sinks', '--json').stdout) as Array<{ consumerName: string; subscriptionCount: number; replicaId: string }>;
+    await waitFor('both sinks in the fleet view', () => sinks().length === 2, 10_000, 200);
+    expect(Object.fromEntries(sinks().map((s) => [s.consumerName, [s.subscriptionCount, s.replicaId]]))).toEqual({ orders: [3, 'provider-a'], sensors: [301, 'provider-b'] });
 
     // Kill a consumer and watch the reclaim arrive through the CLI and the metrics.
     const follow = run(['node', 'dist/cli/main.js', '--address', address, ...operator, 'reclaims', '--follow', '--count', '1', '--json']);
     children.set('follow', follow);
-    const metrics = async () => (await fetch(`http://127.0.0.1:${local.provider.env.TETHER_METRICS_PORT}/metrics`)).text();
-    await waitFor('reclaim watcher attached', async () => /tether_reclaim_watchers 1/.test(await metrics()), 5_000, 50);
+    const metrics = async (name: string) => (await fetch(`http://127.0.0.1:${local[name].env.TETHER_METRICS_PORT}/metrics`)).text();
+    await waitFor('reclaim watcher attached', async () => /tether_reclaim_watchers 1/.test(await metrics('provider-a')), 5_000, 50);
     const savedBeforeKill = saved('consumer-sensors');
     children.get('consumer-sensors')?.kill('SIGKILL');
     await waitFor('reclaim followed', () => follow.output().includes('"reason":"crashed"'), 10_000, 50);
     const line = follow.output().split('\n').find((l) => l.startsWith('{')) ?? ''; // stderr may carry a warning
-    expect(JSON.parse(line)).toMatchObject({ consumerName: 'sensors', subject: 'sensors', subscriptionCount: 301, reason: 'crashed' });
-    const after = await metrics();
+    expect(JSON.parse(line)).toMatchObject({ consumerName: 'sensors', subscriptionCount: 301, reason: 'crashed', replicaId: 'provider-b' });
+    const after = await metrics('provider-b');
     expect(after).toMatch(/tether_reclaimed_subscriptions_total\{reason="crashed"\} 301/);
-    expect(after).toMatch(/tether_live_sinks 1/);
+    expect(after).toMatch(/tether_live_sinks 0/);
 
     // Restarted from the same environment, it picks up its position from the state file.
     const restarted = run(local['consumer-sensors'].command, local['consumer-sensors'].env);

@@ -30,7 +30,7 @@ function pump(call: ReturnType<PublisherServiceClient['publishStream']>, topic: 
   const done = (async () => {
     while (!stopped && !error && sent < 5_000) {
       sent++;
-      if (!call.write({ batchId: String(sent), events: Array.from({ length: batch }, () => event(topic, { data: Buffer.alloc(bytes, 1) })) })) {
+      if (!call.write({ batchId: String(sent), events: Array.from({ length: batch }, () => event(topic, { data: Buffer.alloc(bytes, 1) })), idempotencyKey: '' })) {
         await new Promise((r) => call.once('drain', r));
       }
       await new Promise((r) => setTimeout(r, 10)); // paces the publisher; nothing synchronises on it

@@ -1,3 +1,4 @@
+import { MemoryReader } from '../services/provider/log/memory-event-log';
 import { status } from '@grpc/grpc-js';
 import { type ProviderConfig, providerConfig } from '../services/provider/provider-config';
 import { EventHistory, type RetainedEvent } from '../services/provider/events/event-history';
@@ -137,7 +138,7 @@ describe('model regressions', () => {
 
   /**
    * Not a model run (the model's clock stands still while work runs): found reading EventHistory while
-   * modelling retention. A replay step reads the log through eventsFrom, which re-applies the age limit
+   * modelling retention. A replay step reads the log through a reader, which re-applies the age limit
    * at every event; when the oldest events expire between two reads of the same step, the generator
    * jumps to the new first event, the cursor moves past the expired ones, and the step reports no gap
    * (ReplayCursor.step only compares the first retained sequence with its position before it starts).
@@ -155,7 +156,7 @@ describe('model regressions', () => {
       const event: RetainedEvent = { sequence: seq, topic: 'a', tokens: ['a'], bytes, storedAt: 10 * (seq - 1), id: `e${seq}`, source: '', type: '', dataContentType: '', extensions: {} };
       history.append(event);
     }
-    const source: ReplaySource = { epoch: 'e', headSequence: 5, firstRetained: () => history.firstSequence ?? 6, eventsFrom: (from) => history.eventsFrom(from) };
+    const source: ReplaySource = { epoch: 'e', headSequence: 5, firstRetained: () => history.firstSequence ?? 6, reader: (from) => new MemoryReader(history, from), waitForHead: async () => false };
     const sub = { id: 's', owner: { closed: false }, pattern: 'a', attributes: null } as unknown as SinkSubscription;
     const cursor = new ReplayCursor([sub], 1);
     const replayed: number[] = [];
@@ -185,7 +186,7 @@ describe('model regressions', () => {
       const bytes = Event.encode(Event.fromPartial({ topic: 'a', sequence: String(seq) })).finish();
       history.append({ sequence: seq, topic: 'a', tokens: ['a'], bytes, storedAt: 10 * (seq - 1), id: `e${seq}`, source: '', type: '', dataContentType: '', extensions: {} });
     }
-    const source: ReplaySource = { epoch: 'e', headSequence: 10, firstRetained: () => history.firstSequence ?? 11, eventsFrom: (from) => history.eventsFrom(from) };
+    const source: ReplaySource = { epoch: 'e', headSequence: 10, firstRetained: () => history.firstSequence ?? 11, reader: (from) => new MemoryReader(history, from), waitForHead: async () => false };
     const sub = { id: 's', owner: { closed: false }, pattern: 'a', attributes: null } as unknown as SinkSubscription;
     const cursor = new ReplayCursor([sub], 1);
     const replayed: number[] = [];

@@ -18,10 +18,10 @@ test('PublishStream answers each batch in order, in-band errors keep the stream,
   call.on('data', (a: PublishStreamResponse) => answers.push(a));
   call.on('error', (e) => (streamError = e));
   try {
-    call.write({ batchId: '1', events: [event('ps.a'), event('ps.b')] });
-    call.write({ batchId: '2', events: [event('bad..topic')] });
-    call.write({ batchId: '3', events: Array.from({ length: 6 }, () => event('ps.c')) });
-    call.write({ batchId: '4', events: [event('ps.d')] });
+    call.write({ batchId: '1', events: [event('ps.a'), event('ps.b')], idempotencyKey: '' });
+    call.write({ batchId: '2', events: [event('bad..topic')], idempotencyKey: '' });
+    call.write({ batchId: '3', events: Array.from({ length: 6 }, () => event('ps.c')), idempotencyKey: '' });
+    call.write({ batchId: '4', events: [event('ps.d')], idempotencyKey: '' });
     await waitFor('four answers', () => answers.length === 4);
     expect(answers.map((a) => [a.batchId, a.code, a.sequences])).toEqual([
       ['1', status.OK, ['1', '2']],

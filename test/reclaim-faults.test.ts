@@ -1,5 +1,5 @@
 import { ConsumerProcess } from './helpers/consumer-process';
-import { ProviderHarness, TEST_TIMINGS } from './helpers/provider-harness';
+import { LOG_KINDS, ProviderHarness, TEST_TIMINGS } from './helpers/provider-harness';
 import { SilentProxy } from './helpers/silent-proxy';
 import { event, publish, publisher } from './helpers/sink-test-client';
 import { waitFor, within } from './helpers/wait';
@@ -22,13 +22,13 @@ function consumerEnv(h: ProviderHarness | string, name: string, extra: Record<st
   };
 }
 
-describe('connection tracker reclaims every subscription of a broken sink', () => {
+describe.each(LOG_KINDS)('connection tracker reclaims every subscription of a broken sink (%s log)', (kind) => {
   let h: ProviderHarness;
   let consumer: ConsumerProcess | undefined;
   let proxy: SilentProxy | undefined;
 
   beforeEach(async () => {
-    h = await ProviderHarness.start();
+    h = await ProviderHarness.start({}, { kind });
   });
 
   afterEach(async () => {
@@ -91,7 +91,7 @@ describe('connection tracker reclaims every subscription of a broken sink', () =
   test('a consumer that stops reading is closed as slow-consumer, its transport released, memory bounded', async () => {
     await h.stop();
     const queueMaxBytes = 2 * 1024 * 1024;
-    h = await ProviderHarness.start({ sinkQueueMaxEvents: 4_000, sinkQueueMaxBytes: queueMaxBytes, historyMaxEvents: 1_000, historyMaxBytes: 1024 * 1024 });
+    h = await ProviderHarness.start({ sinkQueueMaxEvents: 4_000, sinkQueueMaxBytes: queueMaxBytes, historyMaxEvents: 1_000, historyMaxBytes: 1024 * 1024 }, { kind });
     consumer = new ConsumerProcess(
       consumerEnv(h, 'stalled', { CONSUMER_SUBSCRIPTIONS: 'all=fault.>', CONSUMER_HANDLER_DELAY_MS: '600000', CONSUMER_QUEUE_MAX: '5' }),
     );

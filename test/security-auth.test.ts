@@ -34,7 +34,7 @@ describe('authentication with TLS and bearer tokens', () => {
     const pub = publisherClient(h.address, tls);
     expect((await publishWith(pub, [event('a.b')])).err?.code).toBe(status.UNAUTHENTICATED);
     const tracker = trackerClient(h.address, tls);
-    const list = await settle((md, o, cb) => tracker.listSinks({}, md, o, cb));
+    const list = await settle((md, o, cb) => tracker.listSinks({ local: false }, md, o, cb));
     expect(list.err?.code).toBe(status.UNAUTHENTICATED);
     expect(list.err?.details).toMatch(/no credentials/);
     const sink = new SinkTestClient(h.address, tls).open('x');
@@ -76,7 +76,7 @@ describe('authentication with TLS and bearer tokens', () => {
   test('the wrong role: PERMISSION_DENIED, audited with the subject', async () => {
     const consumerToken = await fx.token({ sub: 'reader', roles: ['consumer'], subscribe: ['>'] });
     const tracker = trackerClient(h.address, fx.channel({ token: consumerToken }));
-    const { err } = await settle((md, o, cb) => tracker.getTotals({}, md, o, cb));
+    const { err } = await settle((md, o, cb) => tracker.getTotals({ local: false }, md, o, cb));
     expect(err?.code).toBe(status.PERMISSION_DENIED);
     expect(err?.details).toMatch(/reader lacks the operator role/);
     const pub = publisherClient(h.address, fx.channel({ token: consumerToken }));
@@ -137,7 +137,7 @@ describe('authentication with TLS and bearer tokens', () => {
     const b = new SinkTestClient(h.address, fx.channel({ token })).open('alice/worker-2');
     await Promise.all([a.waitFor('opened'), b.waitFor('opened')]);
     const tracker = trackerClient(h.address, fx.channel({ token: await fx.token({ sub: 'ops', roles: ['operator'] }) }));
-    const { res } = await settle<{ sinks: Array<{ consumerName: string; subject: string }> }>((md, o, cb) => tracker.listSinks({}, md, o, cb));
+    const { res } = await settle<{ sinks: Array<{ consumerName: string; subject: string }> }>((md, o, cb) => tracker.listSinks({ local: false }, md, o, cb));
     expect(res?.sinks.map((s) => [s.consumerName, s.subject]).sort()).toEqual([
       ['alice', 'alice'],
       ['alice/worker-2', 'alice'],
@@ -184,7 +184,7 @@ describe('mTLS: client certificates required and verified', () => {
     expect(err?.details).toMatch(/"stranger" is not in the certificate mapping/);
 
     const ops = trackerClient(h.address, fx.channel({ cert: fx.clientCert('stranger'), token: await fx.token({ sub: 'ops', roles: ['operator'] }) }));
-    expect((await settle((md, o, cb) => ops.getTotals({}, md, o, cb))).err).toBeUndefined();
+    expect((await settle((md, o, cb) => ops.getTotals({ local: false }, md, o, cb))).err).toBeUndefined();
     sink.close();
     pub.close();
     stranger.close();

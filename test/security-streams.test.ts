@@ -19,7 +19,7 @@ afterAll(() => fx.cleanup());
 
 function watchReclaims(address: string, token: string) {
   const client = trackerClient(address, fx.channel({ token }));
-  const call = client.watchReclaims({});
+  const call = client.watchReclaims({ local: false });
   const records: NonNullable<WatchReclaimsResponse['record']>[] = [];
   const ended = deferred<ServiceError>();
   call.on('data', (m: WatchReclaimsResponse) => m.record && records.push(m.record));

@@ -17,6 +17,13 @@ export class NatsServer {
   private dir = '';
   port = 0;
 
+  /** With `jetstream`, JetStream is on and stores in the temporary directory. */
+  constructor(private readonly jetstream = false) {}
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
   async start(): Promise<void> {
     const bin = natsServerBinary();
     if (!bin) throw new Error('nats-server is not installed (apt-get install nats-server)');
@@ -25,7 +32,7 @@ export class NatsServer {
     this.port = (probe.address() as net.AddressInfo).port;
     await new Promise((r) => probe.close(r));
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-nats-'));
-    this.child = spawn(bin, ['-a', '127.0.0.1', '-p', String(this.port), '-sd', this.dir], { stdio: 'ignore' });
+    this.child = spawn(bin, ['-a', '127.0.0.1', '-p', String(this.port), '-sd', this.dir, ...(this.jetstream ? ['-js'] : [])], { stdio: 'ignore' });
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
       const ok = await new Promise<boolean>((resolve) => {

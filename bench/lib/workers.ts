@@ -8,8 +8,10 @@ export class Worker<Msg extends { type: string }> {
   private waiters: Array<{ type: string; resolve: (m: Msg) => void }> = [];
   readonly exited: Promise<void>;
 
-  constructor(script: string, args: Record<string, string | number>) {
-    this.child = fork(path.join(__dirname, '..', 'workers', script), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  /** `execArgv` replaces node's flags for the child (a profiled run passes --cpu-prof). */
+  constructor(script: string, args: Record<string, string | number>, execArgv?: string[]) {
+    const options = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] as ('ignore' | 'inherit' | 'ipc')[], ...(execArgv ? { execArgv } : {}) };
+    this.child = fork(path.join(__dirname, '..', 'workers', script), [JSON.stringify(args)], options);
     this.child.on('message', (m: Msg) => {
       const w = this.waiters.find((x) => x.type === m.type);
       if (w) {

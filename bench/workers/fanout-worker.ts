@@ -1,7 +1,13 @@
 import * as fs from 'node:fs';
 import { type ChannelCredentials, credentials, Metadata } from '@grpc/grpc-js';
 import type { Msg as NatsMsg } from '@nats-io/nats-core';
+import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { Event as EventCodec } from '../../shared/gen/tether/v1/event';
+import { batchHeaders, encodeBody } from '../../services/provider/log/batch-codec';
+import type { RetainedEvent } from '../../services/provider/events/event-history';
+import { SubscriptionIndex } from '../../services/provider/subscriptions/subscription-index';
+import { DIRECT_STREAM, DIRECT_SUBJECT } from '../lib/direct-stream';
 import { clientOptions } from '../../shared/client-options';
 import type { Event } from '../../shared/gen/tether/v1/event';
 import { PublisherServiceClient, type PublishStreamResponse } from '../../shared/gen/tether/v1/publisher';
@@ -17,7 +23,7 @@ import { nowMs, percentile } from '../lib/stats';
  */
 interface Args {
   role: 'consume' | 'publish';
-  mode: 'tether' | 'raw' | 'nats';
+  mode: 'tether' | 'raw' | 'nats' | 'js-direct';
   address: string;
   count: number;
   subs: number;
@@ -55,6 +61,10 @@ function channel(): ChannelCredentials {
 }
 setTimeout(() => process.exit(3), args.maxMs).unref();
 const send = (m: object) => process.send?.(m);
+// A clean exit on request, so a profiled run's --cpu-prof file gets written (SIGKILL writes none).
+process.on('message', (m: { type?: string }) => {
+  if (m.type === 'exit') process.exit(0);
+});
 
 function stamped(payload: number): Buffer {
   const b = Buffer.alloc(Math.max(8, payload), 1);
@@ -86,6 +96,41 @@ function counter() {
 
 async function consume(): Promise<void> {
   const onEvent = counter();
+  if (args.mode === 'js-direct') {
+    // What a user builds without Tether: one ordered consumer per process over the whole stream, every
+    // event decoded and matched against this process's patterns.
+    const index = new SubscriptionIndex();
+    for (let i = 0; i < args.subs; i++) {
+      const pattern = i === 0 ? 'bench.>' : `bench.k.${i}`;
+      index.add({ id: `s${i}`, owner: null as never, pattern, attributes: null }, pattern.split('.'));
+    }
+    const nc = await connect({ servers: args.address });
+    const c = await jetstream(nc).consumers.get(DIRECT_STREAM, { opt_start_seq: 1 });
+    await c.consume({
+      max_messages: 1_024,
+      callback: (m) => {
+        // Each event decoded once, then matched.
+        const body = m.data;
+        for (let o = 0; o < body.length; ) {
+          let n = 0;
+          let shift = 0;
+          for (;;) {
+            const b = body[o++];
+            n += (b & 0x7f) * 2 ** shift;
+            if (b < 0x80) break;
+            shift += 7;
+          }
+          const e = EventCodec.decode(body.subarray(o, o + n));
+          o += n;
+          let matched = false;
+          index.match(e.topic.split('.'), () => (matched = true));
+          if (matched) onEvent(e.data);
+        }
+      },
+    });
+    send({ type: 'ready' });
+    return;
+  }
   if (args.mode === 'nats') {
     const nc = await connect({ servers: args.address });
     for (let i = 1; i < args.subs; i++) nc.subscribe(`bench.k.${i}`);
@@ -110,12 +155,45 @@ async function consume(): Promise<void> {
   call.write({ kind: { $case: 'subscribe', value: { subscriptions, requestId: '' } } });
 }
 
-function event(payload: Buffer): Event {
-  return { id: '', source: 'bench', type: 'bench', topic: 'bench.x', time: '', dataContentType: '', extensions: {}, data: payload, sequence: '0' };
+function event(payload: Buffer, sequence = 0): Event {
+  return { id: sequence ? `e${sequence}` : '', source: 'bench', type: 'bench', topic: 'bench.x', time: '', dataContentType: '', extensions: {}, data: payload, sequence: String(sequence) };
+}
+
+/** Appends batch messages to the direct stream, the same framing Tether uses, `window` in flight at most. */
+async function publishDirect(latencyMode: boolean): Promise<void> {
+  const nc = await connect({ servers: args.address });
+  const js = jetstream(nc);
+  let next = 1;
+  let inFlight = 0;
+  let waiters: Array<() => void> = [];
+  const window = 4;
+  const append = async (payloads: Buffer[]) => {
+    while (inFlight >= window) await new Promise<void>((r) => waiters.push(r));
+    const first = next;
+    next += payloads.length;
+    const events = payloads.map((data, i) => ({ bytes: EventCodec.encode(event(data, first + i)).finish() }) as RetainedEvent);
+    inFlight++;
+    void js.publish(DIRECT_SUBJECT, encodeBody(events), { headers: batchHeaders(first, events.length) }).finally(() => {
+      inFlight--;
+      const w = waiters;
+      waiters = [];
+      for (const f of w) f();
+    });
+  };
+  send({ type: 'ready' });
+  await new Promise<void>((resolve) => process.once('message', () => resolve()));
+  if (latencyMode) await paced((n) => void append(Array.from({ length: n }, () => stamped(args.payload))));
+  else {
+    const payload = stamped(args.payload);
+    for (let sent = 0; sent < args.count; sent += 500) await append(Array.from({ length: Math.min(500, args.count - sent) }, () => payload));
+  }
+  while (inFlight > 0) await new Promise<void>((r) => waiters.push(r));
+  send({ type: 'published' });
 }
 
 async function publish(): Promise<void> {
   const latencyMode = args.rate > 0;
+  if (args.mode === 'js-direct') return publishDirect(latencyMode);
   if (args.mode === 'nats') {
     const nc = await connect({ servers: args.address });
     send({ type: 'ready' });
@@ -158,12 +236,15 @@ async function publish(): Promise<void> {
   });
   const publishBatch = async (events: Event[]) => {
     while (sentBatches - answered >= IN_FLIGHT) await answerArrived();
-    stream.write({ batchId: String(++sentBatches), events });
+    stream.write({ batchId: String(++sentBatches), events, idempotencyKey: '' });
   };
   send({ type: 'ready' });
   await new Promise<void>((resolve) => process.once('message', () => resolve()));
   if (latencyMode) {
-    await paced((n) => void publishBatch(Array.from({ length: n }, () => event(stamped(args.payload)))));
+    await paced((n) => {
+      // A stalled tick owes many events: send them in batches the provider accepts (at most 500).
+      for (let k = 0; k < n; k += 500) void publishBatch(Array.from({ length: Math.min(500, n - k) }, () => event(stamped(args.payload))));
+    });
   } else {
     const BATCH = 500;
     const payload = stamped(args.payload);

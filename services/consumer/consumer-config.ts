@@ -1,4 +1,5 @@
 import * as os from 'node:os';
+import { parseAddressList } from '../../shared/address-list';
 import { clientCredentialProblems, clientCredentialSettings, hasClientAuth } from '../../shared/client-credentials';
 import { type ConfigOf, int, loadConfig, optionalStr, str } from '../../shared/config';
 import { isLoopbackHost } from '../../shared/loopback';
@@ -6,7 +7,7 @@ import { parseSubscriptionList } from '../../shared/subscription-spec';
 
 /** Every setting of the consumer service. */
 export const consumerSettings = {
-  providerAddress: str('TETHER_PROVIDER_ADDRESS', '127.0.0.1:50051', 'host:port of the event provider.'),
+  providerAddress: str('TETHER_PROVIDER_ADDRESS', '127.0.0.1:50051', 'host:port of the event provider; a comma-separated list of replicas to fail over between, first preferred.'),
   name: str('CONSUMER_NAME', '', 'Consumer name shown by the tracker; empty means the host name.'),
   subscriptions: str('CONSUMER_SUBSCRIPTIONS', '>', "Subscriptions: `[id=]pattern[key=value,…]` separated by ';'; `{1..300}` expands a range."),
   host: optionalStr('CONSUMER_HOST', 'Address the health, `/metrics` and `/status` endpoints listen on. Empty: all interfaces when the consumer authenticates to the provider, else 127.0.0.1.'),
@@ -40,6 +41,11 @@ export function consumerHost(c: ConsumerConfig): string {
 
 export function consumerConfigFromEnv(env: Record<string, string | undefined> = process.env): ConsumerConfig {
   const config = loadConfig(consumerSettings, env, (c) => {
+    try {
+      parseAddressList(c.providerAddress);
+    } catch (err) {
+      return [`TETHER_PROVIDER_ADDRESS: ${(err as Error).message}`];
+    }
     try {
       if (parseSubscriptionList(c.subscriptions, c.maxSubscriptions).length === 0) return ['CONSUMER_SUBSCRIPTIONS is empty'];
     } catch (err) {

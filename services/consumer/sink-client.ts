@@ -1,4 +1,5 @@
 import { type ClientDuplexStream, status } from '@grpc/grpc-js';
+import { AddressList } from '../../shared/address-list';
 import { Backoff } from '../../shared/backoff';
 import { ClientCredentials } from '../../shared/client-credentials';
 import { clientOptions } from '../../shared/client-options';
@@ -15,11 +16,14 @@ type Call = ClientDuplexStream<OpenSinkRequest, OpenSinkResponse>;
 /**
  * Keeps one sink open to the provider: opens it, registers every subscription in one message (resuming
  * after the last handled sequence once it has one), reads immediately, and on any break reconnects with
- * jittered capped exponential backoff. A provider that sends nothing, not even a heartbeat, for
- * idleTimeoutMs is treated as gone.
+ * jittered capped exponential backoff, to the next address of its list: with several provider replicas
+ * a consumer fails over and resumes from the same position on another. A provider that sends nothing,
+ * not even a heartbeat, for idleTimeoutMs is treated as gone.
  */
 export class SinkClient {
-  private client: SinkServiceClient;
+  private readonly addresses: AddressList;
+  /** One client per provider address, made when first used. */
+  private readonly clients = new Map<string, SinkServiceClient>();
   private readonly credentials: ClientCredentials;
   private readonly backoff: Backoff;
   private call: Call | undefined;
@@ -39,16 +43,26 @@ export class SinkClient {
     private readonly log: Logger,
     private readonly onChange: () => void,
   ) {
+    this.addresses = new AddressList(config.providerAddress);
     this.credentials = new ClientCredentials(config);
-    this.client = this.newClient();
     this.backoff = new Backoff(config.backoffInitialMs, config.backoffMaxMs);
   }
 
   /** Flow control for the handler: pause and resume reading from the current stream. */
   readonly flow = {
-    pause: () => this.call?.pause(),
-    resume: () => this.call?.resume(),
+    // While we hold the stream back ourselves, the provider's silence is ours: the idle timer waits.
+    pause: () => {
+      this.readingPaused = true;
+      clearTimeout(this.idleTimer);
+      this.call?.pause();
+    },
+    resume: () => {
+      this.readingPaused = false;
+      if (this.call) this.armIdle(this.call);
+      this.call?.resume();
+    },
   };
+  private readingPaused = false;
 
   start(): void {
     this.stopped = false;
@@ -74,23 +88,20 @@ export class SinkClient {
       clearTimeout(timer);
     }
     this.drop('stopping');
-    this.client.close();
-  }
-
-  private newClient(): SinkServiceClient {
-    return new SinkServiceClient(this.config.providerAddress, this.credentials.channel(), clientOptions(this.config.keepaliveTimeMs, this.config.keepaliveTimeoutMs));
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
   }
 
   private connect(): void {
     if (this.stopped) return;
     this.connects++;
-    // A rotated client certificate takes a new connection; a refreshed token is read on every call.
+    // A rotated client certificate takes new connections; a refreshed token is read on every call.
     if (this.credentials.channelChanged) {
-      this.client.close();
-      this.client = this.newClient();
+      for (const client of this.clients.values()) client.close();
+      this.clients.clear();
       this.log.info('client certificate files changed: reconnecting with them');
     }
-    const call = this.client.openSink();
+    const call = this.client().openSink();
     this.call = call;
     call.on('data', (msg: OpenSinkResponse) => this.onMessage(call, msg));
     call.on('error', (err: Error & { code?: number }) => this.onBroken(call, `${statusName(err.code ?? status.UNKNOWN)}: ${err.message}`, retryPushbackMs(err)));
@@ -162,14 +173,31 @@ export class SinkClient {
     }
   }
 
+  /** The client for the current address. */
+  private client(): SinkServiceClient {
+    const address = this.addresses.current;
+    let client = this.clients.get(address);
+    if (!client) {
+      client = new SinkServiceClient(address, this.credentials.channel(), clientOptions(this.config.keepaliveTimeMs, this.config.keepaliveTimeoutMs));
+      this.clients.set(address, client);
+    }
+    return client;
+  }
+
+  get address(): string {
+    return this.addresses.current;
+  }
+
   /** `pushbackMs`: the provider said when trying again can succeed (a quota); never retry sooner. */
   private onBroken(call: Call, why: string, pushbackMs?: number): void {
     if (call !== this.call) return;
     this.drop(why);
     if (this.stopped) return;
     const delay = Math.max(this.backoff.next(), pushbackMs ?? 0);
+    const from = this.addresses.current;
+    const to = this.addresses.advance();
     this.metrics.reconnects.inc();
-    this.log.warn({ why, retryInMs: delay, attempt: this.backoff.attempts }, 'sink broken; reconnecting');
+    this.log.warn({ why, retryInMs: delay, attempt: this.backoff.attempts, from, to }, 'sink broken; reconnecting');
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
@@ -180,6 +208,7 @@ export class SinkClient {
     this.subscribed = false;
     clearTimeout(this.idleTimer);
     this.handler().clear();
+    this.readingPaused = false; // the handler's queue is gone, and with it the reason to hold back
     this.onChange();
     if (call) {
       call.removeAllListeners('data');
@@ -191,6 +220,7 @@ export class SinkClient {
 
   private armIdle(call: Call): void {
     clearTimeout(this.idleTimer);
+    if (this.readingPaused) return;
     this.idleTimer = setTimeout(() => this.onBroken(call, `nothing from the provider for ${this.config.idleTimeoutMs} ms`), this.config.idleTimeoutMs);
     this.idleTimer.unref();
   }

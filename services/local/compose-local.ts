@@ -13,6 +13,7 @@ import { localVolumes, type LocalVolume, rewritePaths } from './compose-volumes'
  * from the compose file.
  */
 export interface ComposeService {
+  readonly image?: string;
   readonly command: string[];
   readonly environment?: Record<string, string>;
   readonly ports?: string[];
@@ -109,22 +110,74 @@ function rewriteArgument(arg: string, volumes: LocalVolume[]): string {
   return eq > 0 && arg[eq + 1] === '/' ? `${arg.slice(0, eq + 1)}${rewritePaths(arg.slice(eq + 1), volumes)}` : rewritePaths(arg, volumes);
 }
 
-export async function localise(compose: ComposeFile, options: { preferPublished: boolean; stateDir: string }): Promise<LocalService[]> {
+export interface LocaliseOptions {
+  readonly preferPublished: boolean;
+  readonly stateDir: string;
+  /** The local nats-server binary; without one the stack runs as one provider on the embedded memory log. */
+  readonly natsServer: string | undefined;
+}
+
+/** Services of the official NATS image: run from the local nats-server binary. */
+const isNats = (svc: ComposeService) => /^nats(:|$)/.test(svc.image ?? '');
+const isProvider = (svc: ComposeService) => svc.command.some((a) => a.endsWith('dist/services/provider/main.js'));
+
+/** The provider replicas, in compose order; without NATS only the first one runs. */
+export function providerNames(compose: ComposeFile): string[] {
+  return Object.entries(compose.services).filter(([, svc]) => isProvider(svc)).map(([name]) => name);
+}
+
+/**
+ * Without nats-server: drop NATS and every provider replica but the first, which runs on the embedded
+ * memory log; address lists and depends_on lose what was dropped.
+ */
+export function withoutNats(compose: ComposeFile): ComposeFile {
+  const [kept, ...others] = providerNames(compose);
+  const dropped = new Set([...others, ...Object.entries(compose.services).filter(([, s]) => isNats(s)).map(([n]) => n)]);
+  const services: Record<string, ComposeService> = {};
+  for (const [name, svc] of Object.entries(compose.services)) {
+    if (dropped.has(name)) continue;
+    const environment: Record<string, string> = {};
+    for (const [key, value] of Object.entries(svc.environment ?? {})) {
+      const list = value.split(',');
+      const kept = list.filter((a) => !dropped.has(/^([a-z][\w-]*):\d+$/.exec(a.trim())?.[1] ?? ''));
+      environment[key] = list.length > 1 ? kept.join(',') : value;
+    }
+    if (name === kept) environment.TETHER_EVENT_LOG = 'memory';
+    const depends = Object.fromEntries(Object.entries(svc.depends_on ?? {}).filter(([d]) => !dropped.has(d)));
+    services[name] = { ...svc, environment, depends_on: depends };
+  }
+  return { ...compose, services };
+}
+
+export async function localise(compose: ComposeFile, options: LocaliseOptions): Promise<LocalService[]> {
+  if (!options.natsServer) compose = withoutNats(compose);
   const { services } = compose;
   const portMap = new Map<string, Map<string, string>>();
   for (const [name, svc] of Object.entries(services)) {
     const map = new Map<string, string>();
+    const local = async (containerPort: string) => (options.preferPublished && publishedPort(svc, containerPort)) || String(await freePort());
     for (const [key, value] of Object.entries(svc.environment ?? {})) {
       if (!key.endsWith('_PORT') || Number(value) <= 0) continue;
-      map.set(value, (options.preferPublished && publishedPort(svc, value)) || String(await freePort()));
+      map.set(value, await local(value));
     }
+    // Ports a service takes from its command or image defaults (NATS): the published ones, and -m's.
+    for (const entry of svc.ports ?? []) {
+      const containerPort = entry.split(':').at(-1) as string;
+      if (!map.has(containerPort)) map.set(containerPort, await local(containerPort));
+    }
+    const m = svc.command.indexOf('-m');
+    if (isNats(svc) && m >= 0 && !map.has(svc.command[m + 1])) map.set(svc.command[m + 1], String(await freePort()));
     portMap.set(name, map);
   }
-  const rewrite = (own: string, value: string) =>
+  const one = (own: string, value: string) =>
     value
       .replace(/^0\.0\.0\.0$/, '127.0.0.1')
-      .replace(/^([a-z][\w-]*):(\d+)$/, (m, host: string, port: string) => (services[host] ? `127.0.0.1:${portMap.get(host)?.get(port) ?? port}` : m))
+      .replace(/^(nats:\/\/)?([a-z][\w-]*):(\d+)$/, (m, scheme: string | undefined, host: string, port: string) =>
+        services[host] ? `${scheme ?? ''}127.0.0.1:${portMap.get(host)?.get(port) ?? port}` : m,
+      )
       .replace(/^127\.0\.0\.1:(\d+)$/, (_m, port: string) => `127.0.0.1:${portMap.get(own)?.get(port) ?? port}`);
+  // Address lists (`a:1,b:2`) are rewritten entry by entry.
+  const rewrite = (own: string, value: string) => value.split(',').map((v) => one(own, v)).join(',');
   return Object.entries(services).map(([name, svc]) => {
     const volumes = localVolumes(name, svc.volumes ?? [], compose.volumes ?? {}, options.stateDir, REPO_ROOT);
     const env: Record<string, string> = {};
@@ -132,6 +185,7 @@ export async function localise(compose: ComposeFile, options: { preferPublished:
       env[key] = key.endsWith('_PORT') ? (portMap.get(name)?.get(value) ?? value) : rewritePaths(rewrite(name, value), volumes);
     }
     const health = svc.healthcheck && healthCommand(svc.healthcheck.test);
+    if (isNats(svc)) return localNats(name, svc, options.natsServer as string, portMap.get(name) as Map<string, string>, volumes);
     const dependsOn = Object.entries(svc.depends_on ?? {});
     return {
       name,
@@ -149,4 +203,27 @@ export async function localise(compose: ComposeFile, options: { preferPublished:
       volumes,
     };
   });
+}
+
+/**
+ * A NATS service as a local nats-server: its command's flags with the volume's directory for -sd and a
+ * loopback port for -m, listening on loopback at the port standing in for 4222. Its compose healthcheck
+ * (wget in the alpine image) becomes the same /healthz request made by node.
+ */
+function localNats(name: string, svc: ComposeService, binary: string, ports: Map<string, string>, volumes: LocalVolume[]): LocalService {
+  const args = svc.command.map((a, i) => (svc.command[i - 1] === '-m' ? (ports.get(a) ?? a) : rewritePaths(a, volumes)));
+  const client = ports.get('4222') ?? '4222';
+  const monitor = ports.get(svc.command[svc.command.indexOf('-m') + 1]);
+  const probe = `fetch('http://127.0.0.1:${monitor}/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`;
+  return {
+    name,
+    command: [binary, ...args, '-a', '127.0.0.1', '-p', client],
+    env: {},
+    health: monitor ? { command: ['node', '-e', probe], timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS } : undefined,
+    completedFirst: [],
+    dependsOn: Object.keys(svc.depends_on ?? {}),
+    restart: parseRestart(svc.restart, name),
+    stopGraceMs: svc.stop_grace_period ? parseDuration(svc.stop_grace_period, `${name} stop_grace_period`) : DEFAULT_STOP_GRACE_MS,
+    volumes,
+  };
 }

@@ -34,7 +34,7 @@ export async function makeDevCredentials(dirs: Record<string, string>, now = Dat
   try {
     const ca = DevCa.create(work, 'ca', TOKEN_DAYS + 1);
     const providerDir = dirs.provider;
-    ca.issue('provider', providerDir, 'server', { san: ['DNS:provider', 'DNS:localhost', 'IP:127.0.0.1'], days: TOKEN_DAYS + 1 });
+    ca.issue('provider', providerDir, 'server', { san: ['DNS:provider', 'DNS:provider-a', 'DNS:provider-b', 'DNS:localhost', 'IP:127.0.0.1'], days: TOKEN_DAYS + 1 });
     const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
     const kid = `dev-${new Date(now).toISOString().slice(0, 19)}`;
     const jwk = { ...publicKey.export({ format: 'jwk' }), kid, alg: 'EdDSA', use: 'sig' };

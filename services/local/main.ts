@@ -1,6 +1,7 @@
 import * as path from 'node:path';
-import { type LocalService, localise, loadCompose, REPO_ROOT } from './compose-local';
+import { type LocalService, localise, loadCompose, providerNames, REPO_ROOT } from './compose-local';
 import { waitHealthy } from './health-check';
+import { natsServerOnPath } from './nats-binary';
 import { DEFAULT_SUPERVISION, ServiceProcess } from './service-process';
 
 /**
@@ -49,7 +50,11 @@ async function stopAll(): Promise<void> {
 async function main(): Promise<void> {
   process.on('SIGINT', () => void stopAll());
   process.on('SIGTERM', () => void stopAll());
-  const services = await localise(loadCompose(), { preferPublished: true, stateDir: STATE_DIR });
+  const compose = loadCompose();
+  const natsServer = natsServerOnPath();
+  const [firstProvider] = providerNames(compose);
+  if (!natsServer) say(`nats-server is not on the PATH: running one provider (${firstProvider}) on the embedded memory log instead of the replicated stack`);
+  const services = await localise(compose, { preferPublished: true, stateDir: STATE_DIR, natsServer });
   const supervision = { ...DEFAULT_SUPERVISION, cwd: REPO_ROOT, say, output: (name: string, l: string) => process.stdout.write(`[${name}] ${l}\n`) };
   for (const svc of services) {
     for (const v of svc.volumes) say(`${svc.name}: volume ${v.source} (${v.target}) is ${path.relative(REPO_ROOT, v.dir) || v.dir}`);
@@ -78,7 +83,7 @@ async function main(): Promise<void> {
     const unhealthy = started.filter((_p, i) => !health[i]);
     if (unhealthy.length > 0 && !stopping) throw new Error(`${unhealthy.map((p) => p.name).join(', ')} did not become healthy (or a one-shot step failed)`);
   }
-  const provider = services.find((s) => s.name === 'provider');
+  const provider = services.find((s) => s.name === firstProvider);
   const operator = provider?.env.TETHER_TOKEN_FILE ? `TETHER_CA_FILE=${path.relative(REPO_ROOT, provider.env.TETHER_CA_FILE)} TETHER_TOKEN_FILE=${path.relative(REPO_ROOT, provider.env.TETHER_TOKEN_FILE)} ` : '';
   say(`all services up. Try: ${operator}npx tether --address 127.0.0.1:${provider?.env.TETHER_PORT} sinks`);
   say(`metrics: http://127.0.0.1:${provider?.env.TETHER_METRICS_PORT}/metrics; Ctrl-C stops everything`);

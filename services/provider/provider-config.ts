@@ -1,4 +1,6 @@
-import { type ConfigOf, configError, int, loadConfig, optionalStr } from '../../shared/config';
+import * as os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { type ConfigOf, configError, int, loadConfig, oneOf, optionalStr, str } from '../../shared/config';
 import { isLoopbackHost } from '../../shared/loopback';
 
 const MiB = 1024 * 1024;
@@ -36,9 +38,9 @@ export const providerSettings = {
   sinkDrainTimeoutMs: int('TETHER_SINK_DRAIN_TIMEOUT_MS', 15_000, 'A blocked sink with no drain progress this long is closed as slow-consumer.', 10),
   batchMaxEvents: int('TETHER_BATCH_MAX_EVENTS', 256, 'Deliveries per gRPC message when the stream is busy.', 1),
   batchMaxBytes: int('TETHER_BATCH_MAX_BYTES', 256 * 1024, 'Bytes per gRPC message when the stream is busy.', 1024),
-  historyMaxEvents: int('TETHER_HISTORY_MAX_EVENTS', 10_000, 'Events kept for resume (any number: a resume reads them as the stream drains).', 0),
-  historyMaxBytes: int('TETHER_HISTORY_MAX_BYTES', 16 * MiB, 'Bytes kept for resume.', 0),
-  historyMaxAgeMs: int('TETHER_HISTORY_MAX_AGE_MS', 300_000, 'Age after which an event leaves the resume history.', 0),
+  historyMaxEvents: int('TETHER_HISTORY_MAX_EVENTS', 10_000, 'Events kept for resume (any number: a resume reads them as the stream drains). With the JetStream log: the replica\'s recent cache; the stream\'s limits set retention.', 0),
+  historyMaxBytes: int('TETHER_HISTORY_MAX_BYTES', 16 * MiB, 'Bytes kept for resume (JetStream log: in the recent cache).', 0),
+  historyMaxAgeMs: int('TETHER_HISTORY_MAX_AGE_MS', 300_000, 'Age after which an event leaves the resume history (JetStream log: the recent cache).', 0),
   replayScanPerTurn: int('TETHER_REPLAY_SCAN_PER_TURN', 4_096, 'Retained events one resume reads per event-loop turn.', 1),
   openTimeoutMs: int('TETHER_OPEN_TIMEOUT_MS', 10_000, 'A sink or publish stream must send its first message within this time.', 10),
   closeLingerMs: int('TETHER_CLOSE_LINGER_MS', 5_000, 'A stream ended with a status that has not finished after this is reset.', 10),
@@ -48,6 +50,29 @@ export const providerSettings = {
   maxReclaimWatchers: int('TETHER_MAX_RECLAIM_WATCHERS', 64, 'Concurrent WatchReclaims streams.', 1),
   watcherQueueMax: int('TETHER_WATCHER_QUEUE_MAX', 1_000, 'Reclaim records buffered for one slow watcher before it is dropped.', 1),
   latencyWindow: int('TETHER_LATENCY_WINDOW', 1_024, 'Recent reclaims kept for the detection-latency summary.', 1),
+  eventLog: oneOf('TETHER_EVENT_LOG', 'memory', ['memory', 'jetstream'], '`memory`: the embedded log, one provider. `jetstream`: replicas share one NATS JetStream stream.'),
+  natsUrl: str('TETHER_NATS_URL', 'nats://127.0.0.1:4222', 'NATS servers, comma-separated (JetStream log only).'),
+  stream: str('TETHER_STREAM', 'tether', 'JetStream stream holding the log; created by the first replica. Its name and creation time are the epoch.'),
+  streamMaxMsgs: int('TETHER_STREAM_MAX_MSGS', -1, 'Stream limit in JetStream messages, i.e. published batches (not events); -1: none.', -1),
+  streamMaxBytes: int('TETHER_STREAM_MAX_BYTES', 1024 * MiB, 'Stream limit in bytes of stored messages; -1: none.', -1),
+  streamMaxAgeMs: int('TETHER_STREAM_MAX_AGE_MS', 86_400_000, 'Stream limit on message age in ms (JetStream stores nanoseconds); 0: none.', 0),
+  streamStorage: oneOf('TETHER_STREAM_STORAGE', 'file', ['file', 'memory'], '`file` survives a NATS crash; `memory` loses every event on one.'),
+  streamDuplicateWindowMs: int('TETHER_STREAM_DUPLICATE_WINDOW_MS', 120_000, 'How long JetStream remembers an idempotency key, so a retried batch is stored once.', 100),
+  replicaId: str('TETHER_REPLICA_ID', '', 'This replica\'s name in the fleet view; empty: the host name plus a short random suffix.'),
+  natsTimeoutMs: int('TETHER_NATS_TIMEOUT_MS', 1_500, 'Deadline of each JetStream request; a Publish NATS does not store in time fails UNAVAILABLE.', 100, 60_000),
+  natsPingMs: int('TETHER_NATS_PING_MS', 2_000, 'NATS client ping interval; two unanswered pings mark NATS unreachable.', 100),
+  natsReconnectWaitMs: int('TETHER_NATS_RECONNECT_WAIT_MS', 250, 'Delay between NATS reconnect attempts (reconnects never stop).', 10),
+  maxPendingAppends: int('TETHER_MAX_PENDING_APPENDS', 1_024, 'Batches waiting for JetStream to store them; more are refused UNAVAILABLE.', 1),
+  publishStreamMaxPending: int('TETHER_PUBLISH_STREAM_MAX_PENDING', 16, 'Unanswered batches on one PublishStream before the provider stops reading it.', 1),
+  replayReadAhead: int('TETHER_REPLAY_READ_AHEAD', 32, 'JetStream messages one resume fetches ahead of its sink.', 1, 10_000),
+  replayMaxReaders: int('TETHER_REPLAY_MAX_READERS', 64, 'Resumes reading the stream at once; more wait for a slot.', 1),
+  resumeCatchUpMs: int('TETHER_RESUME_CATCHUP_MS', 5_000, 'A resume ahead of this replica\'s head waits this long for the replica to catch up before it is refused OUT_OF_RANGE.', 0, 60_000),
+  leaseTtlMs: int('TETHER_LEASE_TTL_MS', 15_000, 'A replica whose lease is this old is lost: its sinks are reported replica-lost. Survives a NATS restart shorter than this.', 1_000),
+  leaseRenewMs: int('TETHER_LEASE_RENEW_MS', 2_000, 'How often a replica renews its lease and publishes its sink table.', 100),
+  leasePollMs: int('TETHER_LEASE_POLL_MS', 1_000, 'How often replicas look for expired leases (NATS 2.9 raises no event when a key expires).', 100),
+  fenceAfterMs: int('TETHER_FENCE_AFTER_MS', 10_000, 'A replica that could not renew its lease for this long closes its sinks (replica-lost) so consumers fail over; below TETHER_LEASE_TTL_MS.', 100),
+  fleetSyncMs: int('TETHER_FLEET_SYNC_MS', 250, 'A sink opened or closed reaches the fleet\'s sink table within this; a replica lost sooner after opening a sink cannot report it.', 10),
+  fleetMaxSinks: int('TETHER_FLEET_MAX_SINKS', 100_000, 'Sinks of other replicas kept in the fleet view.', 1),
   shutdownGraceMs: int('TETHER_SHUTDOWN_GRACE_MS', 5_000, 'On SIGTERM, streams still open after this are forced closed.', 0),
   allowUnauthenticated: int('TETHER_ALLOW_UNAUTHENTICATED', 0, '1 lets a provider without authentication listen on a non-loopback TETHER_HOST.', 0, 1),
   tlsCertFile: optionalStr('TETHER_TLS_CERT_FILE', 'PEM certificate chain of the gRPC port; set with TETHER_TLS_KEY_FILE to serve TLS. Reloaded on change or SIGHUP.'),
@@ -128,16 +153,27 @@ function crossChecks(c: ProviderConfig): string[] {
   if (minReceiveBytes(c) > DEFAULT_RECEIVE_BYTES) {
     problems.push(`TETHER_MAX_EVENT_BYTES plus TETHER_MAX_SUBSCRIPTION_ID_BYTES must stay below ${DEFAULT_RECEIVE_BYTES} (a gRPC client's default receive limit)`);
   }
+  if (c.eventLog === 'jetstream') {
+    if (c.fenceAfterMs + c.leaseRenewMs > c.leaseTtlMs) problems.push('TETHER_FENCE_AFTER_MS plus TETHER_LEASE_RENEW_MS must stay below TETHER_LEASE_TTL_MS, so a cut-off replica fences before its lease expires');
+    if (c.leaseRenewMs * 2 > c.leaseTtlMs) problems.push('TETHER_LEASE_RENEW_MS must be at most half TETHER_LEASE_TTL_MS');
+    if (!/^[A-Za-z0-9_-]+$/.test(c.stream)) problems.push('TETHER_STREAM may hold only letters, digits, - and _');
+  }
   return problems;
 }
 
+/** A replica's default name: the host name and a short random suffix, so two on one host differ. */
+function withReplicaId<C extends { readonly replicaId: string }>(c: C): C {
+  const id = (c.replicaId || `${os.hostname()}-${randomBytes(3).toString('hex')}`).replace(/[^A-Za-z0-9_-]/g, '-');
+  return Object.freeze({ ...c, replicaId: id });
+}
+
 export function providerConfigFromEnv(env: Record<string, string | undefined> = process.env): ProviderConfig {
-  return loadConfig(providerSettings, env, crossChecks);
+  return withReplicaId(loadConfig(providerSettings, env, crossChecks));
 }
 
 /** Defaults overridden by a partial object, validated like the environment: for in-process tests and benchmarks. */
 export function providerConfig(overrides: Partial<ProviderConfig> = {}): ProviderConfig {
-  const config = { ...providerConfigFromEnv({}), ...overrides };
+  const config = withReplicaId({ ...loadConfig(providerSettings, {}, crossChecks), ...overrides });
   const problems = crossChecks(config);
   for (const [key, setting] of Object.entries(providerSettings)) {
     if (!setting.schema.safeParse(config[key as keyof ProviderConfig]).success) problems.push(`${setting.env}=${String(config[key as keyof ProviderConfig])} is out of range`);

@@ -1,4 +1,5 @@
 import { ReflectionService } from '@grpc/reflection';
+import type { NatsConnection } from '@nats-io/nats-core';
 import type { ServingStatus } from 'grpc-health-check';
 import { PublisherServiceService } from '../../shared/gen/tether/v1/publisher';
 import { ConnectionTrackerServiceService } from '../../shared/gen/tether/v1/tracker';
@@ -7,6 +8,10 @@ import type { Logger } from '../../shared/logger';
 import { loadReflectionDefinition } from '../../shared/proto-files';
 import { EventHistory } from './events/event-history';
 import { EventRouter } from './events/event-router';
+import type { EventLog } from './log/event-log';
+import { JetStreamEventLog } from './log/jetstream-event-log';
+import { MemoryEventLog } from './log/memory-event-log';
+import { NatsLink } from './log/nats-link';
 import { PublisherHandlers } from './events/publisher-service';
 import { type ProviderConfig, authConfigured, listenHost } from './provider-config';
 import { ProviderMetrics } from './provider-metrics';
@@ -16,7 +21,10 @@ import { createSinkHandler } from './sinks/sink-service';
 import { sinkServiceDefinition } from './sinks/sink-wire';
 import { SubscriptionRegistry } from './subscriptions/subscription-registry';
 import { ConnectionTracker } from './tracking/connection-tracker';
+import type { FleetView } from './tracking/fleet-view';
+import { NatsFleet } from './tracking/nats-fleet';
 import { SocketOwner } from './tracking/socket-owner';
+import { SoloFleet } from './tracking/solo-fleet';
 import { createTrackerHandlers } from './tracking/tracker-service';
 import { GuardedServer } from './security/guarded-server';
 import { ProviderSecurity } from './security/provider-security';
@@ -36,10 +44,12 @@ const HANDLE_UNDECODABLE = new Set(['/tether.v1.SinkService/OpenSink']);
 export class Provider {
   readonly registry: SubscriptionRegistry;
   readonly history: EventHistory;
+  readonly eventLog: EventLog;
   readonly router: EventRouter;
   readonly tracker: ConnectionTracker;
   readonly metrics: ProviderMetrics;
   readonly sockets: SocketOwner;
+  readonly fleet: FleetView;
   readonly security: ProviderSecurity;
   private readonly server: GuardedServer;
   private readonly health: HealthService;
@@ -58,15 +68,20 @@ export class Provider {
   ) {
     this.registry = new SubscriptionRegistry(config.purgeChunk);
     this.history = new EventHistory(config, () => scheduler.now());
+    const link = config.eventLog === 'jetstream' ? new NatsLink(config, log) : undefined;
+    this.eventLog = link ? new JetStreamEventLog(config, link, this.history, log) : new MemoryEventLog(this.history);
     this.metrics = new ProviderMetrics({
       liveSinks: () => this.tracker.liveSinks,
       liveSubscriptions: () => this.registry.liveCount,
       queueDepths: () => this.tracker.list().map((s) => s.queueDepth),
-      historySize: () => this.history.size,
+      historySize: () => this.eventLog.cachedEvents,
       headSequence: () => this.router.headSequence,
       reclaimWatchers: () => this.tracker.watcherCount,
     });
-    this.router = new EventRouter(config, this.registry, this.history, this.metrics);
+    this.router = new EventRouter(config, this.registry, this.eventLog, this.metrics);
+    this.router.onLogGap = (firstMissing, firstAvailable) => {
+      for (const sink of this.tracker.list()) sink.logGap(firstMissing, firstAvailable);
+    };
     const security = new ProviderSecurity(config, log, this.metrics.registry, scheduler);
     this.security = security;
     this.server = new GuardedServer(
@@ -84,13 +99,17 @@ export class Provider {
       accounting: security.quotas,
       audit: security.audit,
     });
-    const accepting = () => this.accepting;
+    const fleet = link ? new NatsFleet(config, this.tracker, () => link.nc as NatsConnection, log) : undefined;
+    this.fleet = fleet ?? new SoloFleet();
+    // A fenced replica (cut off from the shared log) takes no new sinks: its consumers go elsewhere.
+    const accepting = () => this.accepting && !fleet?.fenced;
     const callerOf = (call: object) => security.guard.identity(call);
-    const requests = new SinkRequests(config, log, this.router, security.quotas, security.audit);
+    const catchUpMs = this.eventLog.kind === 'jetstream' ? config.resumeCatchUpMs : 0;
+    const requests = new SinkRequests(config, log, this.router, catchUpMs, security.quotas, security.audit);
     this.server.addService(sinkServiceDefinition, {
       openSink: createSinkHandler({ config, tracker: this.tracker, requests, source: this.router, sockets: this.sockets, scheduler, log, accepting, audit: security.audit, callerOf }),
     });
-    this.publishers = new PublisherHandlers(this.router, this.metrics, log, accepting, scheduler, config.openTimeoutMs, {
+    this.publishers = new PublisherHandlers(this.router, this.metrics, log, accepting, scheduler, config.openTimeoutMs, config.publishStreamMaxPending, {
       callerOf,
       quotas: security.quotas,
       audit: security.audit,
@@ -100,7 +119,7 @@ export class Provider {
     const revoker = new SubjectRevoker(security.enabled, this.tracker, security.revocations, security.deadlines, security.audit, scheduler);
     this.server.addService(
       ConnectionTrackerServiceService,
-      createTrackerHandlers(this.tracker, this.router, config.watcherQueueMax, log, { callerOf, revoker, deadlines: security.deadlines }),
+      createTrackerHandlers(this.tracker, this.router, this.fleet, config, log, { callerOf, revoker, deadlines: security.deadlines }),
     );
     this.health = new HealthService({ '': 'NOT_SERVING' }, config.maxHealthWatchers);
     this.health.addToServer(this.server);
@@ -121,14 +140,30 @@ export class Provider {
       );
     }
     this.security.start();
+    await this.eventLog.start();
+    await this.fleet.start();
+    // Publishing needs the log's server; everything else goes on while it is away.
+    this.eventLog.onWritableChange((writable) => {
+      if (this.accepting) this.health.setStatus('tether.v1.PublisherService', writable ? 'SERVING' : 'NOT_SERVING');
+    });
     this.port = await this.sockets.listen(host, this.config.port);
     this.metricsPort = await this.metricsEndpoint.listen(host, this.config.metricsPort);
     this.tracker.start();
     this.sweepHistory();
     this.accepting = true;
     this.setHealth('SERVING');
+    if (!this.eventLog.writable) this.health.setStatus('tether.v1.PublisherService', 'NOT_SERVING');
     this.log.info(
-      { host, port: this.port, metricsPort: this.metricsPort, tls: this.security.tls ? (this.security.tls.mutualTls ? 'mutual' : 'server') : 'off', authentication: this.security.enabled, epoch: this.router.epoch },
+      {
+        host,
+        port: this.port,
+        metricsPort: this.metricsPort,
+        eventLog: this.eventLog.kind,
+        replica: this.config.replicaId,
+        tls: this.security.tls ? (this.security.tls.mutualTls ? 'mutual' : 'server') : 'off',
+        authentication: this.security.enabled,
+        epoch: this.router.epoch,
+      },
       'provider serving',
     );
   }
@@ -149,6 +184,7 @@ export class Provider {
     this.log.info({ sinks: this.tracker.liveSinks, graceMs }, 'provider draining');
     this.cancelHistorySweep?.();
     this.tracker.closeAll('shutdown');
+    await this.fleet.stop().catch((err: unknown) => this.log.warn({ err }, 'leaving the fleet failed'));
     this.tracker.endWatchers();
     this.publishers.endStreams();
     this.health.endWatches();
@@ -164,14 +200,14 @@ export class Provider {
       this.log.warn('grace period over: forcing the remaining connections closed');
       this.server.forceShutdown();
     }
-    await Promise.all([this.sockets.close(true), this.metricsEndpoint.close()]);
+    await Promise.all([this.sockets.close(true), this.metricsEndpoint.close(), this.eventLog.stop()]);
     this.security.stop();
     this.log.info({ clean }, 'provider stopped');
   }
 
   /** Expired events leave the history even when nothing is published or read; idle quota entries go too. */
   private sweepHistory(): void {
-    this.history.evictExpired(this.scheduler.now());
+    this.eventLog.evictExpired(this.scheduler.now());
     this.security.quotas.sweep(this.scheduler.now());
     this.cancelHistorySweep = this.scheduler.after(Math.max(this.config.livenessSweepMs, 1_000), () => this.sweepHistory());
   }

@@ -1,4 +1,6 @@
-import { Metadata } from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import { Metadata, status } from '@grpc/grpc-js';
+import { AddressList } from '../../shared/address-list';
 import { ClientCredentials } from '../../shared/client-credentials';
 import { clientOptions } from '../../shared/client-options';
 import { TetherError, retryPushbackMs, statusName } from '../../shared/errors';
@@ -8,17 +10,34 @@ import type { Logger } from '../../shared/logger';
 import { parseSubscriptionList } from '../../shared/subscription-spec';
 import type { PublisherConfig } from './publisher-config';
 
+interface Batch {
+  readonly events: Event[];
+  readonly key: string;
+  attempts: number;
+}
+
+/** Failures worth sending the same batch again, to the next address: the provider was away or slow. */
+const RETRYABLE = new Set<number>([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.CANCELLED, status.RESOURCE_EXHAUSTED]);
+
 /**
- * Publishes a steady stream of sample events. A failed call (provider down, deadline) is logged and
- * the stream goes on: calls fail fast with UNAVAILABLE or end at their deadline, never hang.
+ * Publishes a steady stream of sample events. Each batch carries an idempotency key; a batch that fails
+ * because the provider is away or slow is sent again with the same key to the next address of the list,
+ * so a retry after a lost answer is stored once. Calls fail fast with UNAVAILABLE or end at their
+ * deadline, never hang.
  */
 export class SamplePublisher {
-  private readonly client: PublisherServiceClient;
+  private readonly addresses: AddressList;
+  private readonly clients = new Map<string, PublisherServiceClient>();
   private readonly topics: string[];
+  /** Distinguishes this run's keys from an earlier run's within the duplicate window. */
+  private readonly run = randomBytes(6).toString('hex');
   private timer: NodeJS.Timeout | undefined;
   private inFlight = false;
+  private retry: Batch | undefined;
+  private batches = 0;
   /** A quota refusal said when to try again: nothing is sent before then. */
   private quietUntil = 0;
+  private readonly credentials: ClientCredentials;
   published = 0;
   failed = 0;
   private n = 0;
@@ -27,7 +46,8 @@ export class SamplePublisher {
     private readonly config: PublisherConfig,
     private readonly log: Logger,
   ) {
-    this.client = new PublisherServiceClient(config.providerAddress, new ClientCredentials(config).channel(), clientOptions());
+    this.addresses = new AddressList(config.providerAddress);
+    this.credentials = new ClientCredentials(config);
     this.topics = parseSubscriptionList(config.topics).map((s) => s.pattern);
   }
 
@@ -35,38 +55,61 @@ export class SamplePublisher {
     const intervalMs = Math.max(1, Math.round((1000 * this.config.batchSize) / this.config.ratePerSecond));
     return new Promise((resolve) => {
       this.timer = setInterval(() => {
-        if (this.config.count > 0 && this.n >= this.config.count) {
+        if (this.config.count > 0 && this.n >= this.config.count && !this.retry && !this.inFlight) {
           this.stop();
           resolve();
           return;
         }
         // One call in flight at a time: a slow provider slows the publisher instead of piling up calls.
-        if (!this.inFlight && Date.now() >= this.quietUntil) this.publishBatch();
+        if (!this.inFlight && Date.now() >= this.quietUntil) this.send(this.retry ?? this.nextBatch());
       }, intervalMs);
     });
   }
 
   stop(): void {
     clearInterval(this.timer);
-    this.client.close();
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
   }
 
-  private publishBatch(): void {
+  private nextBatch(): Batch | undefined {
     const events: Event[] = [];
     for (let i = 0; i < this.config.batchSize && (this.config.count === 0 || this.n < this.config.count); i++) events.push(this.sample(this.n++));
+    return events.length > 0 ? { events, key: `${this.config.source}-${this.run}-${++this.batches}`, attempts: 0 } : undefined;
+  }
+
+  private client(): PublisherServiceClient {
+    const address = this.addresses.current;
+    let client = this.clients.get(address);
+    if (!client) {
+      client = new PublisherServiceClient(address, this.credentials.channel(), clientOptions());
+      this.clients.set(address, client);
+    }
+    return client;
+  }
+
+  private send(batch: Batch | undefined): void {
+    this.retry = undefined;
+    if (!batch) return;
+    batch.attempts++;
     this.inFlight = true;
     const deadline = new Date(Date.now() + this.config.deadlineMs);
-    this.client.publish({ events }, new Metadata(), { deadline }, (err, res) => {
+    const address = this.addresses.current;
+    this.client().publish({ events: batch.events, idempotencyKey: batch.key }, new Metadata(), { deadline }, (err, res) => {
       this.inFlight = false;
-      if (err) {
-        this.failed += events.length;
-        const pushback = retryPushbackMs(err);
-        if (pushback !== undefined) this.quietUntil = Date.now() + pushback;
-        this.log.warn({ code: statusName(err.code), err: TetherError.from(err).message, events: events.length }, 'publish failed');
+      if (!err) {
+        this.published += batch.events.length;
+        this.log.debug({ sequences: res.sequences, epoch: res.epoch }, 'published');
         return;
       }
-      this.published += events.length;
-      this.log.debug({ sequences: res.sequences, epoch: res.epoch }, 'published');
+      const pushback = retryPushbackMs(err);
+      if (pushback !== undefined) this.quietUntil = Date.now() + pushback;
+      const retry = RETRYABLE.has(err.code) && batch.attempts < this.config.maxAttempts;
+      this.log.warn({ address, code: statusName(err.code), err: TetherError.from(err).message, events: batch.events.length, attempt: batch.attempts, retry }, 'publish failed');
+      // A quota refusal is this caller's own limit: the same address answers once it has waited.
+      if (RETRYABLE.has(err.code) && pushback === undefined) this.addresses.advance();
+      if (retry) this.retry = batch;
+      else this.failed += batch.events.length;
     });
   }
 

@@ -3,7 +3,33 @@ import type { CloseReason } from '../../shared/close-reason';
 import { Provider } from '../../services/provider/provider';
 import { type ProviderConfig, providerConfig } from '../../services/provider/provider-config';
 import type { Reclaim } from '../../services/provider/tracking/reclaim-record';
+import { NatsLauncher } from './nats-launcher';
 import { deferred, waitFor } from './wait';
+
+export type LogKind = 'memory' | 'jetstream';
+/** The existing fault, resume and churn tests run against both logs. */
+export const LOG_KINDS: LogKind[] = ['memory', 'jetstream'];
+
+/** A replica on a test nats-server's JetStream, with lease timings short enough for tests. */
+export function jetstreamConfig(nats: NatsLauncher, replicaId: string): Partial<ProviderConfig> {
+  return {
+    eventLog: 'jetstream',
+    natsUrl: nats.url,
+    replicaId,
+    leaseTtlMs: 3_000,
+    leaseRenewMs: 500,
+    leasePollMs: 250,
+    fenceAfterMs: 2_000,
+    natsPingMs: 500,
+  };
+}
+
+export interface HarnessOptions {
+  readonly kind?: LogKind;
+  /** A server to share with other replicas; by default a jetstream harness starts (and stops) its own. */
+  readonly nats?: NatsLauncher;
+  readonly replicaId?: string;
+}
 
 /** Fast timings so fault tests finish in seconds; bounds are still real, on real sockets. */
 export const TEST_TIMINGS: Partial<ProviderConfig> = {
@@ -25,14 +51,24 @@ export class ProviderHarness {
   readonly reclaims: Reclaim[] = [];
   private waiters: Array<{ match: (r: Reclaim) => boolean; resolve: (r: Reclaim) => void }> = [];
   private unwatch: (() => void) | undefined;
+  private ownNats: NatsLauncher | undefined;
+  nats: NatsLauncher | undefined;
 
   constructor(overrides: Partial<ProviderConfig> = {}) {
     const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
     this.provider = new Provider(providerConfig({ ...TEST_TIMINGS, ...overrides }), log);
   }
 
-  static async start(overrides: Partial<ProviderConfig> = {}): Promise<ProviderHarness> {
+  static async start(overrides: Partial<ProviderConfig> = {}, opts: HarnessOptions = {}): Promise<ProviderHarness> {
+    let nats = opts.nats;
+    let own: NatsLauncher | undefined;
+    if (opts.kind === 'jetstream' || nats) {
+      nats ??= own = await NatsLauncher.start();
+      overrides = { ...jetstreamConfig(nats, opts.replicaId ?? `replica-${process.pid}-${Math.random().toString(36).slice(2, 6)}`), ...overrides };
+    }
     const h = new ProviderHarness(overrides);
+    h.nats = nats;
+    h.ownNats = own;
     await h.provider.start();
     h.unwatch = h.provider.tracker.onReclaim(
       (r) => {
@@ -78,5 +114,6 @@ export class ProviderHarness {
   async stop(): Promise<void> {
     this.unwatch?.();
     await this.provider.stop(200);
+    await this.ownNats?.stop();
   }
 }

@@ -158,11 +158,11 @@ export class Tracker {
   }
 
   totals(deadlineMs = 2_000): Promise<GetTotalsResponse> {
-    return unary((md, o, cb) => this.client.getTotals({}, md, o, cb), deadlineMs);
+    return unary((md, o, cb) => this.client.getTotals({ local: true }, md, o, cb), deadlineMs);
   }
 
   listSinks(deadlineMs = 2_000): Promise<ListSinksResponse> {
-    return unary((md, o, cb) => this.client.listSinks({}, md, o, cb), deadlineMs);
+    return unary((md, o, cb) => this.client.listSinks({ local: true }, md, o, cb), deadlineMs);
   }
 
   listSubscriptions(sinkId: string, deadlineMs = 2_000): Promise<ListSubscriptionsResponse> {
@@ -178,7 +178,7 @@ export class Tracker {
    * record, so a GetTotals on the same connection, answered after the watch was taken up, is the barrier.
    */
   async watchReclaims(): Promise<void> {
-    this.watch = this.client.watchReclaims({});
+    this.watch = this.client.watchReclaims({ local: true });
     this.watch.on('data', (r: WatchReclaimsResponse) => r.record && this.reclaims.push(r.record));
     this.watch.on('error', (e) => (this.watchError = e as CallError));
     await this.totals();

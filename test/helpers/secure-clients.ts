@@ -22,7 +22,7 @@ export function publisherClient(address: string, channel: ChannelCredentials): P
 }
 
 export function publishWith(client: PublisherServiceClient, events: Event[]) {
-  return settle<{ sequences: string[] }>((md, o, cb) => client.publish({ events }, md, o, cb));
+  return settle<{ sequences: string[] }>((md, o, cb) => client.publish({ events, idempotencyKey: '' }, md, o, cb));
 }
 
 export function health(address: string, channel: ChannelCredentials): Promise<string> {
@@ -43,7 +43,7 @@ export class PublishStreamProbe {
   }
 
   send(batchId: number, events: Event[]): void {
-    this.call.write({ batchId: String(batchId), events });
+    this.call.write({ batchId: String(batchId), events, idempotencyKey: '' });
   }
 
   get end(): Promise<ServiceError | undefined> {

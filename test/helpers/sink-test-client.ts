@@ -95,6 +95,6 @@ export function event(topic: string, extra: Partial<Event> = {}): Event {
 
 export function publish(client: PublisherServiceClient, events: Event[], deadlineMs = 5_000): Promise<{ sequences: string[]; epoch: string }> {
   return new Promise((resolve, reject) =>
-    client.publish({ events }, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res))),
+    client.publish({ events, idempotencyKey: '' }, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res))),
   );
 }

@@ -53,7 +53,9 @@ export function publishChecked(m: SinkModel, w: World, events: Event[], valid: b
   const reclaimsBefore = w.reclaims.length;
   const first = m.head + 1;
   const plan = m.publish(events);
-  const sequences = w.router.publish(events);
+  const published = w.router.publish(events);
+  if (!Array.isArray(published)) fail('the memory log answered a publish later, not at once');
+  const sequences = published as string[];
   if (sequences.join() !== events.map((_, i) => String(first + i)).join()) fail(`publish assigned [${sequences}], expected from ${first}`);
   const overflowed = new Set(w.reclaims.slice(reclaimsBefore).filter((r) => r.reason === 'slow-consumer').map((r) => r.sinkId));
   for (const [key, { must, may }] of plan) {

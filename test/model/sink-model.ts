@@ -377,6 +377,7 @@ export class SinkModel {
 }
 
 const FINAL_STATUS: Record<CloseReason, number> = {
+  'replica-lost': status.UNAVAILABLE,
   'slow-consumer': status.RESOURCE_EXHAUSTED,
   'protocol-error': status.FAILED_PRECONDITION,
   evicted: status.OK,

@@ -2,6 +2,7 @@ import pino from 'pino';
 import type { CloseReason } from '../../shared/close-reason';
 import type { Logger } from '../../shared/logger';
 import { EventHistory } from '../../services/provider/events/event-history';
+import { MemoryEventLog } from '../../services/provider/log/memory-event-log';
 import { EventRouter } from '../../services/provider/events/event-router';
 import type { ProviderConfig } from '../../services/provider/provider-config';
 import type { ProviderMetrics } from '../../services/provider/provider-metrics';
@@ -71,7 +72,7 @@ export class World {
     const scheduler = this.scheduler;
     this.registry = new SubscriptionRegistry(config.purgeChunk);
     this.history = new EventHistory(config, () => scheduler.now());
-    this.router = new EventRouter(config, this.registry, this.history, metrics);
+    this.router = new EventRouter(config, this.registry, new MemoryEventLog(this.history), metrics);
     this.tracker = new ConnectionTracker(config, this.registry, this.probe, metrics, silent, scheduler, this.router);
     this.requests = new SinkRequests(config, silent, this.router);
     this.stopWatching = this.tracker.onReclaim(

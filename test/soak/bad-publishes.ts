@@ -43,7 +43,7 @@ export async function badPublishes(ctx: FaultContext): Promise<void> {
     for (const { events, refuse } of badBatches()) {
       const batchId = String(++sent);
       if (refuse) mustRefuse.add(batchId);
-      call.write({ batchId, events });
+      call.write({ batchId, events, idempotencyKey: '' });
     }
   }
   await waitFor('bad publish answers', () => answers.length >= sent || broken !== undefined, 10_000).catch(() => undefined);

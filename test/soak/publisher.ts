@@ -77,7 +77,7 @@ export class SteadyPublisher {
     const topics = Array.from({ length: count }, () => 1 + Math.floor(MAX_SUBSCRIPTIONS * this.rng.next() ** 2));
     const batchId = String(this.nextBatch++);
     this.inFlight.set(batchId, topics);
-    this.call.write({ batchId, events: topics.map((k) => event(`soak.${k}.ev`, { source: 'soak', type: 'soak.tick', data: Buffer.from(`k=${k}`) })) });
+    this.call.write({ batchId, events: topics.map((k) => event(`soak.${k}.ev`, { source: 'soak', type: 'soak.tick', data: Buffer.from(`k=${k}`) })), idempotencyKey: '' });
   }
 
   private onAnswer(r: PublishStreamResponse): void {

@@ -22,7 +22,7 @@ export class TrackerClient {
   }
 
   listSinks(): Promise<SinkInfo[]> {
-    return this.call(this.client.listSinks, {}).then((r) => r.sinks);
+    return this.call(this.client.listSinks, { local: true }).then((r) => r.sinks);
   }
 
   listSubscriptions(sinkId: string): Promise<SubscriptionInfo[]> {
@@ -30,7 +30,7 @@ export class TrackerClient {
   }
 
   totals(): Promise<GetTotalsResponse> {
-    return this.call(this.client.getTotals, {});
+    return this.call(this.client.getTotals, { local: true });
   }
 
   evict(sinkId: string, message: string): Promise<number> {
@@ -38,7 +38,7 @@ export class TrackerClient {
   }
 
   watchReclaims(): ClientReadableStream<WatchReclaimsResponse> {
-    return this.client.watchReclaims({});
+    return this.client.watchReclaims({ local: true });
   }
 
   close(): void {

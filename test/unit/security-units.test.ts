@@ -1,3 +1,4 @@
+import { MemoryEventLog } from '../../services/provider/log/memory-event-log';
 import { status } from '@grpc/grpc-js';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -24,7 +25,7 @@ function trackerSetup() {
   const registry = new SubscriptionRegistry(config.purgeChunk);
   const history = new EventHistory(config, () => scheduler.now());
   const metrics = new ProviderMetrics({ liveSinks: () => 0, liveSubscriptions: () => 0, queueDepths: () => [], historySize: () => 0, headSequence: () => 0, reclaimWatchers: () => 0 });
-  const router = new EventRouter(config, registry, history, metrics);
+  const router = new EventRouter(config, registry, new MemoryEventLog(history), metrics);
   const quotas = new QuotaLedger({ defaults: { sinks: 2, subscriptions: 10, publishEventsPerS: 10, publishBytesPerS: 1000 }, burstMs: 1000, countRetryMs: 100, maxSubjects: 10 });
   const audit = new Audit(pino({ level: 'silent' }), new Registry(), 10, () => scheduler.now());
   const tracker = new ConnectionTracker(config, registry, new FakeProbe(), metrics, pino({ level: 'silent' }), scheduler, router, { accounting: quotas, audit });

@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { EventHistory } from '../../services/provider/events/event-history';
 import { EventRouter } from '../../services/provider/events/event-router';
+import { MemoryEventLog } from '../../services/provider/log/memory-event-log';
 import { providerConfig } from '../../services/provider/provider-config';
 import { ProviderMetrics } from '../../services/provider/provider-metrics';
 import { SubscriptionRegistry } from '../../services/provider/subscriptions/subscription-registry';
@@ -15,7 +16,7 @@ function setup() {
   const registry = new SubscriptionRegistry(config.purgeChunk);
   const history = new EventHistory(config, () => scheduler.now());
   const metrics = new ProviderMetrics({ liveSinks: () => 0, liveSubscriptions: () => 0, queueDepths: () => [], historySize: () => 0, headSequence: () => 0, reclaimWatchers: () => 0 });
-  const router = new EventRouter(config, registry, history, metrics);
+  const router = new EventRouter(config, registry, new MemoryEventLog(history), metrics);
   const probe = new FakeProbe();
   const tracker = new ConnectionTracker(config, registry, probe, metrics, pino({ level: 'silent' }), scheduler, router);
   const reclaims: Reclaim[] = [];

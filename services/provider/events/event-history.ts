@@ -52,26 +52,32 @@ export class EventHistory {
     this.evictExpired(event.storedAt);
   }
 
+  /** Drops everything, e.g. before a jump in sequences, so retained sequences stay contiguous. */
+  clear(): void {
+    this.events = [];
+    this.head = 0;
+    this.totalBytes = 0;
+  }
+
   evictExpired(now: number): void {
     const oldest = now - this.limits.historyMaxAgeMs;
     while (this.size > 0 && this.events[this.head].storedAt < oldest) this.dropOldest();
   }
 
   /**
-   * Retained events with sequence ≥ from, oldest first. Each step re-checks the limits, so a slow reader
-   * never holds an event the history has dropped.
+   * The oldest retained event with sequence ≥ from. Each call re-checks the limits, so a slow reader
+   * never gets an event the history has dropped.
    */
-  *eventsFrom(from: number): Iterable<RetainedEvent> {
-    let next = from;
-    for (;;) {
-      const first = this.firstSequence;
-      if (first === undefined) return;
-      const i = this.head + Math.max(0, next - first);
-      if (i >= this.events.length) return;
-      const event = this.events[i];
-      next = event.sequence + 1;
-      yield event;
-    }
+  at(from: number): RetainedEvent | undefined {
+    const first = this.firstSequence;
+    if (first === undefined) return undefined;
+    const i = this.head + Math.max(0, from - first);
+    return i < this.events.length ? this.events[i] : undefined;
+  }
+
+  /** The newest retained sequence, or undefined when nothing is retained. */
+  get lastSequence(): number | undefined {
+    return this.size > 0 ? this.events[this.events.length - 1].sequence : undefined;
   }
 
   private dropOldest(): void {

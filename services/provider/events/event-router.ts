@@ -1,85 +1,126 @@
 import { randomUUID } from 'node:crypto';
 import { TetherError } from '../../../shared/errors';
-import { Event } from '../../../shared/gen/tether/v1/event';
+import type { Event } from '../../../shared/gen/tether/v1/event';
 import { parseTopic } from '../../../shared/topic-pattern';
-import type { EventHistory, RetainedEvent } from './event-history';
+import { nameProblem } from '../../../shared/text-bounds';
+import type { RetainedEvent } from './event-history';
+import type { EventLog, LogListener, PreparedBatch } from '../log/event-log';
+import { encodeEvent } from './event-encoder';
 import type { ProviderConfig } from '../provider-config';
 import type { ProviderMetrics } from '../provider-metrics';
-import type { ReplaySource } from '../sinks/replay-cursor';
+import type { LogReader, ReplaySource } from '../sinks/replay-cursor';
 import type { Sink } from '../sinks/sink';
 import { attributesMatch } from '../subscriptions/subscription';
 import type { SubscriptionRegistry } from '../subscriptions/subscription-registry';
 
 /**
- * The publish path: validate, number, encode once, retain, match through the index, and queue one
- * delivery per sink naming every subscription of that sink the event matched.
+ * The publish path: validate, number, encode once, append to the log, and, for every event the log
+ * hands on (this replica's and, with a shared log, every other replica's), match through the index and
+ * queue one delivery per sink naming every subscription of that sink the event matched.
  */
-export class EventRouter implements ReplaySource {
-  /** Changes on every fresh start: this provider's history is in memory only. */
-  readonly epoch = randomUUID();
-  private nextSequence = 1;
+export class EventRouter implements ReplaySource, LogListener {
   private readonly groups = new Map<Sink, string[]>();
+  /** Told when the log skipped positions this replica will never see. */
+  onLogGap: (firstMissing: number, firstAvailable: number) => void = () => undefined;
 
   constructor(
     private readonly config: ProviderConfig,
     private readonly registry: SubscriptionRegistry,
-    private readonly history: EventHistory,
+    private readonly log: EventLog,
     private readonly metrics: ProviderMetrics,
-  ) {}
+  ) {
+    log.follow(this);
+  }
+
+  /** Names the log: changes only when the log begins anew (memory: every start; JetStream: a new stream). */
+  get epoch(): string {
+    return this.log.epoch;
+  }
 
   get headSequence(): number {
-    return this.nextSequence - 1;
+    return this.log.headSequence;
   }
 
   /**
-   * Validates and encodes the whole batch before committing any of it, so a bad event never
-   * half-publishes a batch. Each event is encoded exactly once, with its sequence already in place.
+   * Validates the whole batch before committing any of it, so a bad event never half-publishes a batch;
+   * each event is encoded exactly once with its position in place (again only if another replica took
+   * the position first). The memory log answers at once; a durable one once it has stored the batch.
+   * Events without an id get one derived from the idempotency key, so a retried batch is the same batch.
    */
-  publish(events: readonly Event[]): string[] {
+  publish(events: readonly Event[], idempotencyKey = ''): string[] | Promise<string[]> {
     if (events.length === 0) throw TetherError.invalid('publish needs at least one event');
     if (events.length > this.config.maxPublishBatch) {
       throw TetherError.invalid(`batch holds ${events.length} events; the limit is ${this.config.maxPublishBatch}`);
     }
+    const keyProblem = idempotencyKey ? nameProblem('idempotency_key', idempotencyKey, MAX_IDEMPOTENCY_KEY_BYTES) : undefined;
+    if (keyProblem) throw TetherError.invalid(keyProblem);
     const now = Date.now();
     const time = new Date(now).toISOString();
-    const prepared = events.map((input, i) => {
+    const checked = events.map((input, i) => {
       const tokens = this.validate(input, i);
-      const sequence = this.nextSequence + i;
-      const event: Event = { ...input, id: input.id || randomUUID(), time: input.time || time, sequence: String(sequence) };
-      const bytes = Event.encode(event).finish();
-      if (bytes.length > this.config.maxEventBytes) {
-        throw TetherError.invalid(`${describe(input, i)}: ${bytes.length} bytes; the limit is ${this.config.maxEventBytes}`);
-      }
-      return { event, tokens, bytes, sequence };
+      return { tokens, i, input };
     });
-    this.nextSequence += events.length;
-    for (const { event, tokens, bytes, sequence } of prepared) {
-      const retained: RetainedEvent = {
-        sequence,
-        topic: event.topic,
-        tokens,
-        bytes,
-        storedAt: now,
-        id: event.id,
-        source: event.source,
-        type: event.type,
-        dataContentType: event.dataContentType,
-        extensions: event.extensions,
-      };
-      this.history.append(retained);
-      this.route(retained);
+    const batch: PreparedBatch = {
+      count: events.length,
+      idempotencyKey,
+      encode: (first) => checked.map(({ tokens, i, input }) => this.encode(input, tokens, first + i, now, time, i, idempotencyKey)),
+    };
+    const appended = this.log.append(batch);
+    if (typeof appended === 'number') {
+      this.metrics.eventsPublished.inc(events.length);
+      return positions(appended, events.length);
     }
-    this.metrics.eventsPublished.inc(events.length);
-    return prepared.map((p) => p.event.sequence);
+    return appended.then((first) => {
+      this.metrics.eventsPublished.inc(events.length);
+      return positions(first, events.length);
+    });
   }
 
-  /** The oldest sequence a resume can still get, or head + 1 when nothing is retained. */
   firstRetained(): number {
-    return this.history.firstSequence ?? this.nextSequence;
+    return this.log.firstRetained();
   }
 
-  eventsFrom(from: number): Iterable<RetainedEvent> {
-    return this.history.eventsFrom(from);
+  reader(from: number): LogReader {
+    return this.log.reader(from);
+  }
+
+  waitForHead(position: number, timeoutMs: number): Promise<boolean> {
+    return this.log.waitForHead(position, timeoutMs);
+  }
+
+  /** From the log: events in position order, each once. */
+  events(events: readonly RetainedEvent[]): void {
+    for (const event of events) this.route(event);
+  }
+
+  gap(firstMissing: number, firstAvailable: number): void {
+    this.onLogGap(firstMissing, firstAvailable);
+  }
+
+  /** `event` is the batch's own copy of the input: its sequence is set in place (again, if re-encoded). */
+  /**
+   * Encodes one event with its position, once, into a buffer of its exact size (no spread copy, no random
+   * UUID: an event without an id gets one from the batch's idempotency key, or from the epoch and its
+   * position, unique within the log).
+   */
+  private encode(input: Event, tokens: string[], sequence: number, now: number, time: string, i: number, idempotencyKey: string): RetainedEvent {
+    const id = input.id || (idempotencyKey ? `${idempotencyKey}:${i}` : `${this.epoch.slice(0, 13)}-${sequence}`);
+    const bytes = encodeEvent(input, id, input.time || time, sequence);
+    if (bytes.length > this.config.maxEventBytes) {
+      throw TetherError.invalid(`${describe(input, i)}: ${bytes.length} bytes; the limit is ${this.config.maxEventBytes}`);
+    }
+    return {
+      sequence,
+      topic: input.topic,
+      tokens,
+      bytes,
+      storedAt: now,
+      id,
+      source: input.source,
+      type: input.type,
+      dataContentType: input.dataContentType,
+      extensions: input.extensions,
+    };
   }
 
   private route(event: RetainedEvent): void {
@@ -118,6 +159,15 @@ export class EventRouter implements ReplaySource {
     }
     return tokens;
   }
+}
+
+/** Idempotency keys become JetStream message ids and event ids: printable and short. */
+export const MAX_IDEMPOTENCY_KEY_BYTES = 128;
+
+function positions(first: number, count: number): string[] {
+  const out = new Array<string>(count);
+  for (let i = 0; i < count; i++) out[i] = String(first + i);
+  return out;
 }
 
 function describe(event: Event, i: number): string {

@@ -9,8 +9,24 @@ export interface ReplaySource {
   readonly headSequence: number;
   /** The oldest sequence still retained, or headSequence + 1 when nothing is. */
   firstRetained(): number;
-  /** Retained events with sequence ≥ from, oldest first. */
-  eventsFrom(from: number): Iterable<RetainedEvent>;
+  /** A reader of retained events from `from` on, oldest first. */
+  reader(from: number): LogReader;
+  /** Resolves true once this replica's head has reached `position`, false after `timeoutMs`. */
+  waitForHead(position: number, timeoutMs: number): Promise<boolean>;
+}
+
+/**
+ * Reads the log a little at a time. `next` returns what is at hand now; an older part of a durable log
+ * is fetched into a bounded read-ahead buffer meanwhile (`pending`), and `whenReady` says when to ask again.
+ */
+export interface LogReader {
+  /** The next retained event at or after the reader's position, or undefined if none is at hand now. */
+  next(): RetainedEvent | undefined;
+  /** True while events the reader needs are being fetched. */
+  readonly pending: boolean;
+  /** Calls `fn` once when a fetch has finished (at once when nothing is pending). */
+  whenReady(fn: () => void): void;
+  close(): void;
 }
 
 /**
@@ -23,6 +39,7 @@ export interface ReplaySource {
 export class ReplayCursor {
   private readonly index = new SubscriptionIndex();
   private readonly ids = new Set<string>();
+  private reader: LogReader | undefined;
 
   constructor(
     subs: readonly SinkSubscription[],
@@ -44,6 +61,21 @@ export class ReplayCursor {
 
   covers(id: string): boolean {
     return this.ids.has(id);
+  }
+
+  /** True while the log is fetching what the cursor needs next: the sink waits for `whenReady`. */
+  get pending(): boolean {
+    return this.reader?.pending ?? false;
+  }
+
+  whenReady(fn: () => void): void {
+    if (this.reader) this.reader.whenReady(fn);
+    else fn();
+  }
+
+  close(): void {
+    this.reader?.close();
+    this.reader = undefined;
   }
 
   /** An unsubscribe during the replay. */
@@ -68,15 +100,19 @@ export class ReplayCursor {
     if (first > this.next) {
       gap(this.next - 1, first);
       this.next = first;
+      this.close();
     }
     if (this.ids.size === 0) {
       this.next = source.headSequence + 1;
+      this.close();
       return true;
     }
     let emitted = 0;
     let scanned = 0;
-    for (const event of source.eventsFrom(this.next)) {
-      if (emitted >= maxEmits || scanned >= maxScan) break;
+    this.reader ??= source.reader(this.next);
+    while (emitted < maxEmits && scanned < maxScan) {
+      const event = this.reader.next();
+      if (!event) break;
       if (event.sequence > this.next) gap(this.next - 1, event.sequence);
       scanned++;
       this.next = event.sequence + 1;
@@ -89,6 +125,8 @@ export class ReplayCursor {
         emitted++;
       }
     }
-    return this.next > source.headSequence;
+    const done = !this.reader.pending && this.next > source.headSequence;
+    if (done) this.close();
+    return done;
   }
 }

@@ -26,11 +26,31 @@ export class SinkRequests {
     private readonly config: ProviderConfig,
     private readonly log: Logger,
     private readonly source: ReplaySource,
+    /** How long a resume ahead of the head waits for this replica to catch up: 0 with the memory log. */
+    private readonly catchUpMs = 0,
     private readonly quotas?: QuotaLedger,
     private readonly audit?: Audit,
   ) {}
 
-  subscribe(sink: Sink, request: Subscribe): void {
+  /**
+   * Applies a Subscribe. With a shared log, a resume ahead of this replica's head may only mean the replica
+   * has not caught up yet (the consumer came from a replica further on): it waits for the head, up to
+   * TETHER_RESUME_CATCHUP_MS, and the caller holds the sink's later requests until it is done.
+   */
+  subscribe(sink: Sink, request: Subscribe): void | Promise<void> {
+    const resume = request.resume;
+    if (resume && resume.epoch === this.source.epoch && this.catchUpMs > 0 && BigInt(resume.afterSequence || '0') > BigInt(this.source.headSequence)) {
+      const requested = BigInt(resume.afterSequence || '0');
+      if (requested <= BigInt(Number.MAX_SAFE_INTEGER)) {
+        return this.source.waitForHead(Number(requested), this.catchUpMs).then(() => {
+          if (sink.state === 'open') this.apply(sink, request);
+        });
+      }
+    }
+    this.apply(sink, request);
+  }
+
+  private apply(sink: Sink, request: Subscribe): void {
     const requestId = truncateBytes(request.requestId, this.config.maxSubscriptionIdBytes);
     if (request.subscriptions.length > this.config.maxSpecsPerSubscribe) {
       return this.refuse(sink, requestId, TetherError.invalid(`${request.subscriptions.length} subscriptions in one Subscribe; the limit is ${this.config.maxSpecsPerSubscribe}`));

@@ -40,6 +40,8 @@ export class SinkSession {
   private decided = false;
   private firstSignAt: number | undefined;
   private readonly cancelOpenTimer: () => void;
+  /** Requests that arrived while a Subscribe waited for the log: applied in order when it is done. */
+  private held: unknown[] | undefined;
 
   constructor(
     private readonly deps: SinkSessionDeps,
@@ -57,6 +59,10 @@ export class SinkSession {
   onMessage(request: OpenSinkRequest | unknown): void {
     const { sink } = this;
     if (this.ended || (sink && sink.state !== 'open')) return;
+    if (this.held) {
+      this.held.push(request);
+      return;
+    }
     sink?.touch();
     try {
       if (isUndecodable(request)) throw new TetherError(status.INVALID_ARGUMENT, `undecodable request: ${request.reason}`);
@@ -67,9 +73,11 @@ export class SinkSession {
           this.cancelOpenTimer();
           this.sink = this.open(kind.value);
           return;
-        case 'subscribe':
-          this.deps.requests.subscribe(this.requireSink(), kind.value);
+        case 'subscribe': {
+          const waiting = this.deps.requests.subscribe(this.requireSink(), kind.value);
+          if (waiting) this.hold(waiting);
           return;
+        }
         case 'unsubscribe':
           this.deps.requests.unsubscribe(this.requireSink(), kind.value);
           return;
@@ -85,6 +93,22 @@ export class SinkSession {
         this.sink.close('protocol-error', this.deps.scheduler.now(), { code: error.code, message: error.message });
       }
     }
+  }
+
+  /** Reading pauses while a request waits; what arrived meanwhile is applied after it, in order. */
+  private hold(waiting: Promise<void>): void {
+    this.held = [];
+    this.stream.pauseRequests();
+    const release = () => {
+      const held = this.held ?? [];
+      this.held = undefined;
+      this.stream.resumeRequests();
+      for (const request of held) this.onMessage(request);
+    };
+    waiting.then(release, (err: unknown) => {
+      this.deps.log.error({ err, peer: this.peer }, 'subscribe failed');
+      release();
+    });
   }
 
   /**

@@ -191,7 +191,7 @@ export class Sink implements SubscriptionOwner {
     this.currentState = 'closing';
     this.stream.offDrain(this.onDrain);
     this.queue.clear();
-    this.cursors.length = 0;
+    this.dropCursors();
   }
 
   /**
@@ -207,10 +207,16 @@ export class Sink implements SubscriptionOwner {
     const subs = [...this.subs.values()];
     this.subs.clear();
     this.queue.clear();
-    this.cursors.length = 0;
+    this.dropCursors();
     this.endStream(reason, wasBlocked, detail);
     this.hooks.retire(subs);
     this.hooks.closed(this, reason, subs.length, detectedAt);
+  }
+
+  /** A cursor may hold a reader of a durable log: release it. */
+  private dropCursors(): void {
+    for (const cursor of this.cursors) cursor.close();
+    this.cursors.length = 0;
   }
 
   private endStream(reason: CloseReason, wasBlocked: boolean, detail: CloseDetail): void {
@@ -227,6 +233,7 @@ export class Sink implements SubscriptionOwner {
       case 'protocol-error':
       case 'evicted':
       case 'shutdown':
+      case 'replica-lost':
       case 'credentials-expired':
       case 'revoked': {
         // A stream stuck on flow control cannot take a goodbye: reset just that stream.
@@ -281,8 +288,11 @@ export class Sink implements SubscriptionOwner {
       if (this.cursors.length > 0 && this.queue.replays < this.limits.batchMaxEvents) this.stepReplay();
       const out = this.queue.take(this.limits.maxMessageBytes);
       if (!out) {
-        // A replay that scanned its budget without a match goes on next turn, never in a tight loop.
-        if (this.cursors.length > 0) this.scheduleFlush();
+        // A replay that scanned its budget without a match goes on next turn, never in a tight loop;
+        // one waiting for the log to fetch goes on when the fetch is done.
+        const cursor = this.cursors[0];
+        if (cursor?.pending) cursor.whenReady(this.onReplayReady);
+        else if (cursor) this.scheduleFlush();
         return;
       }
       if (this.requestsPaused && this.queue.controls * 2 < this.limits.maxControlReplies) {
@@ -335,6 +345,20 @@ export class Sink implements SubscriptionOwner {
     this.reply({ kind: { $case: 'heartbeat', value: { headSequence: String(this.replaySource.headSequence) } } });
   }
 
+  /**
+   * The log skipped positions this replica will never see (a shared log's retention moved past its
+   * follower): every live subscription hears of it. Those being replayed find the jump themselves.
+   */
+  logGap(firstMissing: number, firstAvailable: number): void {
+    if (this.currentState !== 'open') return;
+    const ids = [...this.subs.keys()].filter((id) => !this.cursors.some((c) => c.covers(id)));
+    if (ids.length > 0) this.reportGap(ids, firstMissing - 1, firstAvailable, 'the shared log no longer holds events this replica had not yet read');
+  }
+
+  private readonly onReplayReady = (): void => {
+    if (this.currentState === 'open') this.scheduleFlush();
+  };
+
   private readonly onDrain = (): void => {
     this.blockedSince = null;
     this.touch();
@@ -345,7 +369,8 @@ export class Sink implements SubscriptionOwner {
 const MAX_EPOCH_ECHO_BYTES = 64;
 
 /** The status a politely ended stream gets, by reason. */
-const FINAL_STATUS: Record<'slow-consumer' | 'protocol-error' | 'evicted' | 'shutdown' | 'credentials-expired' | 'revoked', status> = {
+const FINAL_STATUS: Record<'slow-consumer' | 'protocol-error' | 'evicted' | 'shutdown' | 'replica-lost' | 'credentials-expired' | 'revoked', status> = {
+  'replica-lost': status.UNAVAILABLE,
   'slow-consumer': status.RESOURCE_EXHAUSTED,
   'protocol-error': status.FAILED_PRECONDITION,
   evicted: status.OK,

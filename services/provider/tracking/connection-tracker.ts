@@ -46,6 +46,10 @@ export class ConnectionTracker {
   private readonly reclaimedSubscriptions = new Map<CloseReason, number>(ALL_CLOSE_REASONS.map((r) => [r, 0]));
   private readonly latencies: LatencyWindow;
   private readonly listeners = new Map<ReclaimListener, EndListener>();
+  /** Parts of the provider that see every record (the fleet publishes them): not watchers, not bounded by them. */
+  private readonly observers: ReclaimListener[] = [];
+  /** Sinks closed when this replica fenced itself, not yet reported: see `takeFenced`. */
+  private fenced: Reclaim[] = [];
   private cancelSweep: (() => void) | undefined;
 
   constructor(
@@ -68,6 +72,9 @@ export class ConnectionTracker {
   get liveSubscriptions(): number {
     return this.registry.liveCount;
   }
+
+  /** Counts sinks opened and closed, so the fleet can tell cheaply whether its sink table changed. */
+  changes = 0;
 
   get watcherCount(): number {
     return this.listeners.size;
@@ -113,6 +120,7 @@ export class ConnectionTracker {
       this.replaySource,
     );
     this.sinks.set(sink.id, sink);
+    this.changes++;
     return sink;
   }
 
@@ -173,6 +181,11 @@ export class ConnectionTracker {
     return () => this.listeners.delete(listener);
   }
 
+  /** Sees every reclaim record this replica makes, for as long as the provider runs. */
+  observe(listener: ReclaimListener): void {
+    this.observers.push(listener);
+  }
+
   /** Ends every reclaim watcher (on shutdown). */
   endWatchers(): void {
     const ends = [...this.listeners.values()];
@@ -231,10 +244,36 @@ export class ConnectionTracker {
     }
   }
 
+  /**
+   * The sinks closed as replica-lost when this replica fenced itself. They are reported (counted,
+   * announced) only by whoever claims the lost incarnation of this replica: this replica if it gets back
+   * to NATS first, another otherwise, so each is reported once across the fleet.
+   */
+  takeFenced(): Reclaim[] {
+    const out = this.fenced;
+    this.fenced = [];
+    return out;
+  }
+
+  /** Records a reclaim this replica reports for the fleet (a lost replica's sink, or its own fenced ones). */
+  report(record: Reclaim): void {
+    this.reclaimedSinks.set(record.reason, (this.reclaimedSinks.get(record.reason) ?? 0) + 1);
+    this.reclaimedSubscriptions.set(record.reason, (this.reclaimedSubscriptions.get(record.reason) ?? 0) + record.subscriptionCount);
+    this.latencies.add(record.sinceLastActivityMs);
+    this.metrics.recordReclaim(record.reason, record.subscriptionCount, record.sinceLastActivityMs);
+    this.log.info(
+      { sinkId: record.sinkId, consumer: record.consumerName, replica: record.replicaId, reason: record.reason, subscriptions: record.subscriptionCount },
+      'sink reclaimed',
+    );
+    this.announce(record);
+  }
+
   private onClosed(sink: Sink, reason: CloseReason, subscriptionCount: number, detectedAt: number): void {
     this.sinks.delete(sink.id);
+    this.changes++;
     this.security.accounting.closeSink(sink.identity.caller.subject);
     const record: Reclaim = {
+      replicaId: this.config.replicaId,
       sinkId: sink.id,
       subject: sink.identity.caller.subject,
       consumerName: sink.identity.consumerName,
@@ -245,6 +284,11 @@ export class ConnectionTracker {
       sinceLastActivityMs: Math.max(0, detectedAt - sink.lastActivity),
       sinkAgeMs: detectedAt - sink.openedAt,
     };
+    if (reason === 'replica-lost') {
+      this.log.warn({ sinkId: record.sinkId, consumer: record.consumerName, subscriptions: subscriptionCount }, 'sink closed: this replica is cut off from the shared log');
+      if (this.fenced.length < this.config.maxSinks) this.fenced.push(record);
+      return;
+    }
     this.reclaimedSinks.set(reason, (this.reclaimedSinks.get(reason) ?? 0) + 1);
     this.reclaimedSubscriptions.set(reason, (this.reclaimedSubscriptions.get(reason) ?? 0) + subscriptionCount);
     this.latencies.add(record.sinceLastActivityMs);
@@ -262,7 +306,11 @@ export class ConnectionTracker {
       },
       'sink reclaimed',
     );
-    for (const listener of [...this.listeners.keys()]) {
+    this.announce(record);
+  }
+
+  private announce(record: Reclaim): void {
+    for (const listener of [...this.observers, ...this.listeners.keys()]) {
       // A listener that throws must not break the close path it is called from.
       try {
         listener(record);

@@ -13,6 +13,8 @@ export interface Reclaim {
   /** From the last sign of life to detection. */
   readonly sinceLastActivityMs: number;
   readonly sinkAgeMs: number;
+  /** The replica that held the sink. */
+  readonly replicaId: string;
 }
 
 /** A fixed-size window of recent detection latencies, for the p50/p99 summary. */
