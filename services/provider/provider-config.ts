@@ -98,7 +98,7 @@ export const providerSettings = {
   maxRevocations: int('TETHER_MAX_REVOCATIONS', 10_000, 'Revocations in force at once.', 1),
   revocationsFile: optionalStr('TETHER_REVOCATIONS_FILE', 'File keeping revocations across restarts; empty keeps them in memory only.'),
   auditMaxSubjectLabels: int('TETHER_AUDIT_MAX_SUBJECT_LABELS', 1_000, 'Distinct subjects labelled in tether_audit_events_total; the rest count as "(other)".', 1),
-  natsCredsFile: optionalStr('TETHER_NATS_CREDS_FILE', 'NATS credentials (.creds) for the JetStream event log, when the provider uses one.'),
+  natsCredsFile: optionalStr('TETHER_NATS_CREDS_FILE', 'NATS credentials (.creds) the JetStream event log connects with; re-read on every reconnect.'),
   natsTlsCaFile: optionalStr('TETHER_NATS_TLS_CA_FILE', 'PEM CA that verifies the NATS server of the JetStream event log; set: TLS to NATS is required.'),
 };
 
