@@ -18,8 +18,11 @@ export class NatsLauncher {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-nats-test-'));
   port = 0;
 
-  static async start(): Promise<NatsLauncher> {
-    const n = new NatsLauncher();
+  /** `extraArgs`: more nats-server flags (TLS, for one). */
+  constructor(private readonly extraArgs: readonly string[] = []) {}
+
+  static async start(extraArgs: readonly string[] = []): Promise<NatsLauncher> {
+    const n = new NatsLauncher(extraArgs);
     n.port = await reservedPort();
     await n.start();
     return n;
@@ -32,7 +35,7 @@ export class NatsLauncher {
   async start(): Promise<void> {
     const bin = natsServerBinary();
     if (!bin) throw new Error('nats-server is not installed (apt-get install nats-server)');
-    const child = spawn(bin, ['-js', '-sd', this.dir, '-a', '127.0.0.1', '-p', String(this.port)], { stdio: 'ignore' });
+    const child = spawn(bin, ['-js', '-sd', this.dir, '-a', '127.0.0.1', '-p', String(this.port), ...this.extraArgs], { stdio: 'ignore' });
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     await waitFor('nats-server listening', () => connects(this.port), 10_000, 20);
