@@ -18,10 +18,10 @@ export class NatsLauncher {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-nats-test-'));
   port = 0;
 
-  /** `extraArgs`: more nats-server flags, such as --tls with a certificate. */
-  constructor(private readonly extraArgs: string[] = []) {}
+  /** `extraArgs`: more nats-server flags (TLS, for one). */
+  constructor(private readonly extraArgs: readonly string[] = []) {}
 
-  static async start(extraArgs: string[] = []): Promise<NatsLauncher> {
+  static async start(extraArgs: readonly string[] = []): Promise<NatsLauncher> {
     const n = new NatsLauncher(extraArgs);
     n.port = await reservedPort();
     await n.start();
