@@ -1,3 +1,4 @@
+import { forEachEvent } from '../../services/provider/log/batch-codec';
 import * as fs from 'node:fs';
 import { type ChannelCredentials, credentials, Metadata } from '@grpc/grpc-js';
 import type { Msg as NatsMsg } from '@nats-io/nats-core';
@@ -110,22 +111,12 @@ async function consume(): Promise<void> {
       max_messages: 1_024,
       callback: (m) => {
         // Each event decoded once, then matched.
-        const body = m.data;
-        for (let o = 0; o < body.length; ) {
-          let n = 0;
-          let shift = 0;
-          for (;;) {
-            const b = body[o++];
-            n += (b & 0x7f) * 2 ** shift;
-            if (b < 0x80) break;
-            shift += 7;
-          }
-          const e = EventCodec.decode(body.subarray(o, o + n));
-          o += n;
+        forEachEvent(m.data, (bytes) => {
+          const e = EventCodec.decode(bytes);
           let matched = false;
           index.match(e.topic.split('.'), () => (matched = true));
           if (matched) onEvent(e.data);
-        }
+        });
       },
     });
     send({ type: 'ready' });

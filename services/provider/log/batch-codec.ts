@@ -51,9 +51,8 @@ export function encodeBody(events: readonly RetainedEvent[]): Uint8Array {
   return out;
 }
 
-/** Each event of a body, decoded for matching; its bytes are a view into the body (no copy). */
-export function decodeBody(body: Uint8Array, storedAt: number): RetainedEvent[] {
-  const out: RetainedEvent[] = [];
+/** Calls `visit` with each length-prefixed event of a body, as a view into it (no copy). */
+export function forEachEvent(body: Uint8Array, visit: (bytes: Uint8Array) => void): void {
   let o = 0;
   while (o < body.length) {
     let n = 0;
@@ -64,8 +63,15 @@ export function decodeBody(body: Uint8Array, storedAt: number): RetainedEvent[] 
       if (b < 0x80) break;
       shift += 7;
     }
-    const bytes = body.subarray(o, o + n);
+    visit(body.subarray(o, o + n));
     o += n;
+  }
+}
+
+/** Each event of a body, decoded for matching; its bytes are a view into the body (no copy). */
+export function decodeBody(body: Uint8Array, storedAt: number): RetainedEvent[] {
+  const out: RetainedEvent[] = [];
+  forEachEvent(body, (bytes) => {
     const event = Event.decode(bytes);
     out.push({
       sequence: Number(event.sequence),
@@ -79,6 +85,6 @@ export function decodeBody(body: Uint8Array, storedAt: number): RetainedEvent[] 
       dataContentType: event.dataContentType,
       extensions: event.extensions,
     });
-  }
+  });
   return out;
 }
