@@ -16,9 +16,9 @@ COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 # Named volumes mounted here start out owned by node, so the step can write them as that user.
-RUN mkdir -p /creds/provider /creds/orders /creds/sensors /creds/publisher && chown -R node:node /creds
+RUN mkdir -p /creds/provider /creds/orders /creds/sensors /creds/publisher /creds/nats /keys && chown -R node:node /creds /keys
 USER node
-CMD ["node", "dist/services/local/dev-credentials.js", "provider=/creds/provider", "orders=/creds/orders", "sensors=/creds/sensors", "publisher=/creds/publisher"]
+CMD ["node", "dist/services/local/dev-credentials.js", "provider=/creds/provider", "orders=/creds/orders", "sensors=/creds/sensors", "publisher=/creds/publisher", "nats=/creds/nats", "keys=/keys"]
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production

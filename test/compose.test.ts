@@ -2,6 +2,8 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { credsAuthenticator } from '@nats-io/nats-core';
+import { connect as natsConnect } from '@nats-io/transport-node';
 import { natsServerBinary } from '../bench/lib/nats-server';
 import { REPO_ROOT, loadCompose, localise } from '../services/local/compose-local';
 import { runHealthcheck } from '../services/local/health-check';
@@ -67,6 +69,29 @@ test('each consumer keeps CONSUMER_STATE_FILE on its own declared volume, in a d
   expect(new Set(volumesUsed).size).toBe(volumesUsed.length); // one volume per consumer
 });
 
+test('the credentials step keeps the dev CA and the NATS account across runs and re-makes what they sign', async () => {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-compose-creds-'));
+  try {
+    const local = Object.fromEntries((await localise(loadCompose(), { preferPublished: false, stateDir, natsServer: natsServerBinary() })).map((s) => [s.name, s]));
+    const read = (file: string) => fs.readFileSync(path.join(stateDir, file), 'utf8');
+    const account = () => /^  (A[A-Z2-7]{55}): /m.exec(read('creds-nats/nats.conf'))?.[1];
+    expect(runSync(local.credentials.command).code).toBe(0);
+    const first = { ca: read('creds-provider/ca.pem'), account: account(), token: read('creds-orders/token'), creds: read('creds-provider/nats.creds') };
+    expect(first.account).toBeDefined();
+    expect(read('creds-nats/nats.conf')).toMatch(/^tls \{/m);
+    expect(runSync(local.credentials.command).code).toBe(0);
+    expect(read('creds-provider/ca.pem')).toBe(first.ca);
+    expect(account()).toBe(first.account);
+    expect(read('creds-orders/token')).not.toBe(first.token);
+    expect(read('creds-provider/nats.creds')).not.toBe(first.creds);
+    // Only the credentials step mounts the kept keys.
+    const mounts = Object.entries(loadCompose().services).filter(([, svc]) => (svc.volumes ?? []).some((v) => v.startsWith('dev-keys:')));
+    expect(mounts.map(([name]) => name)).toEqual(['credentials']);
+  } finally {
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  }
+});
+
 test('without nats-server the stack is one provider on the memory log, and every address list names it alone', async () => {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-compose-solo-'));
   try {
@@ -114,6 +139,18 @@ test('docker compose services start from their compose command and environment: 
     // Start in depends_on order, each gated on its own compose healthcheck command.
     children.set('nats', run(local.nats.command, local.nats.env));
     await waitFor('nats healthcheck', () => healthy('nats'), 15_000, 100);
+    // NATS is no back door: without the providers' .creds, or without trusting the dev CA, no connection.
+    const natsUrl = local['provider-a'].env.TETHER_NATS_URL;
+    const caFile = local['provider-a'].env.TETHER_NATS_TLS_CA_FILE;
+    const creds = () => fs.readFileSync(local['provider-a'].env.TETHER_NATS_CREDS_FILE);
+    const attempt = async (options: object) => {
+      const nc = await natsConnect({ servers: natsUrl, timeout: 3_000, ...options });
+      await nc.close();
+      return 'connected';
+    };
+    await expect(attempt({ tls: { caFile } })).rejects.toThrow(/Authorization Violation/i);
+    await expect(attempt({ authenticator: credsAuthenticator(creds()) })).rejects.toThrow(/certificate/i);
+    await expect(attempt({ tls: { caFile }, authenticator: credsAuthenticator(creds()) })).resolves.toBe('connected');
     for (const name of ['provider-a', 'provider-b']) {
       expect(services[name].depends_on?.nats.condition).toBe('service_healthy');
       children.set(name, run(local[name].command, local[name].env));

@@ -104,6 +104,10 @@ function healthCommand(test: string[]): string[] | undefined {
   return undefined;
 }
 
+/** Dependencies that must have run to completion first (the credentials step). */
+const completedFirst = (svc: ComposeService): string[] =>
+  Object.entries(svc.depends_on ?? {}).filter(([, c]) => c.condition === 'service_completed_successfully').map(([d]) => d);
+
 /** A path argument, or the path after `name=` in one. */
 function rewriteArgument(arg: string, volumes: LocalVolume[]): string {
   const eq = arg.indexOf('=');
@@ -197,7 +201,7 @@ export async function localise(compose: ComposeFile, options: LocaliseOptions): 
         timeoutMs: svc.healthcheck?.timeout ? parseDuration(svc.healthcheck.timeout, `${name} healthcheck.timeout`) : DEFAULT_HEALTH_TIMEOUT_MS,
       },
       dependsOn: dependsOn.map(([d]) => d),
-      completedFirst: dependsOn.filter(([, c]) => c.condition === 'service_completed_successfully').map(([d]) => d),
+      completedFirst: completedFirst(svc),
       restart: parseRestart(svc.restart, name),
       stopGraceMs: svc.stop_grace_period ? parseDuration(svc.stop_grace_period, `${name} stop_grace_period`) : DEFAULT_STOP_GRACE_MS,
       volumes,
@@ -220,7 +224,7 @@ function localNats(name: string, svc: ComposeService, binary: string, ports: Map
     command: [binary, ...args, '-a', '127.0.0.1', '-p', client],
     env: {},
     health: monitor ? { command: ['node', '-e', probe], timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS } : undefined,
-    completedFirst: [],
+    completedFirst: completedFirst(svc),
     dependsOn: Object.keys(svc.depends_on ?? {}),
     restart: parseRestart(svc.restart, name),
     stopGraceMs: svc.stop_grace_period ? parseDuration(svc.stop_grace_period, `${name} stop_grace_period`) : DEFAULT_STOP_GRACE_MS,

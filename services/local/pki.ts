@@ -49,6 +49,24 @@ export class DevCa {
     return ca;
   }
 
+  /**
+   * The CA kept in `dir` if it is still valid for `minDays`, else a new one there. The dev stack keeps its CA
+   * across runs so that a service still running from an earlier `up` (NATS reads its certificate once) and
+   * a client holding the earlier ca.pem keep trusting each other; everything it signs is re-made each run.
+   */
+  static reuseOrCreate(dir: string, name: string, days: number, minDays: number): DevCa {
+    const kept = new DevCa(dir, name);
+    if (fs.existsSync(kept.cert) && fs.existsSync(kept.key)) {
+      try {
+        openssl(['x509', '-in', kept.cert, '-noout', '-checkend', String(minDays * 86_400)], dir);
+        return kept;
+      } catch {
+        // expires within minDays (or unreadable): make a new one
+      }
+    }
+    return DevCa.create(dir, name, days);
+  }
+
   /** Issues a certificate for `commonName` into `outDir` as <file>.pem and <file>-key.pem. */
   issue(commonName: string, outDir: string, file: string, options: CertOptions = {}): CertFiles {
     fs.mkdirSync(outDir, { recursive: true });
