@@ -11,7 +11,7 @@ import { round } from './lib/stats';
 import { Worker } from './lib/workers';
 
 type Msg = { type: string; lastAt?: number; p50?: number; p99?: number; cpuUs?: number };
-type Mode = 'plaintext' | 'tls' | 'tls+auth';
+export type Mode = 'plaintext' | 'tls' | 'tls+auth';
 const MODES: Mode[] = ['plaintext', 'tls', 'tls+auth'];
 
 const PAYLOAD = 256;
@@ -21,7 +21,7 @@ const BENCH_QUEUE = { sinkQueueMaxEvents: 1_000_000, sinkQueueMaxBytes: 256 * 10
 const UNLIMITED = { sinks: 1_000, subscriptions: 1_000_000, publish_events_per_s: 1e9, publish_bytes_per_s: 1e12 };
 
 /** Credentials made once for the whole benchmark: a CA, the provider's certificate, a JWKS and tokens. */
-class BenchCredentials {
+export class BenchCredentials {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tether-bench-sec-'));
   readonly ca = DevCa.create(this.dir);
   readonly server = this.ca.issue('provider', this.dir, 'server', { san: ['DNS:localhost', 'IP:127.0.0.1'] });

@@ -4,10 +4,11 @@ import * as path from 'node:path';
 import { RESULTS_DIR } from '../lib/report';
 import { CATEGORIES } from './categories';
 import { type ProfileSummary, summarise } from './cpu-profile';
+import { BenchCredentials, type Mode } from '../security';
 import { profiledFanout } from './profiled-fanout';
 
 /**
- * `npm run bench:profile -- --only=fanout [--consumers=1] [--count=200000]`: a fan-out run with CPU
+ * `npm run bench:profile -- --only=fanout [--consumers=1] [--count=200000] [--mode=tls|tls+auth]`: a fan-out run with CPU
  * profiles of the provider, one consumer and the publisher; prints, per process, the CPU µs per delivered
  * event by category, and writes bench/results/profile-fanout.json (profiles in bench/results/profiles/).
  */
@@ -23,12 +24,16 @@ async function main(): Promise<void> {
   const count = Number(arg('count', '200000'));
   const dir = path.join(RESULTS_DIR, 'profiles');
   const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
-  const run = await profiledFanout(dir, consumers, count);
+  const mode = arg('mode', 'plaintext') as Mode;
+  if (!['plaintext', 'tls', 'tls+auth'].includes(mode)) throw new Error('--mode is plaintext, tls or tls+auth');
+  const creds = mode === 'plaintext' ? undefined : new BenchCredentials();
+  await creds?.init();
+  const run = await profiledFanout(dir, consumers, count, mode, creds).finally(() => creds?.cleanup());
   const roles = ['provider', 'consumer', 'publisher'] as const;
   const summaries = Object.fromEntries(roles.map((r) => [r, summarise(run.files[r], run.fromUs, run.toUs)])) as Record<(typeof roles)[number], ProfileSummary>;
   const perEvent = (us: number) => us / run.delivered;
   const out: string[] = [];
-  out.push(`fan-out profile: ${consumers} consumer(s) × ${count} events of 256 B, ${Math.round(run.eventsPerSecond)} ev/s delivered, window ${((run.toUs - run.fromUs) / 1000).toFixed(0)} ms, load average before ${load}`);
+  out.push(`fan-out profile (${mode}): ${consumers} consumer(s) × ${count} events of 256 B, ${Math.round(run.eventsPerSecond)} ev/s delivered, window ${((run.toUs - run.fromUs) / 1000).toFixed(0)} ms, load average before ${load}`);
   out.push(`CPU µs per delivered event (consumer: the profiled one of ${consumers}; its events are ${count})`);
   out.push(['category'.padEnd(18), ...roles.map((r) => r.padStart(11))].join(' '));
   for (const c of CATEGORIES) out.push([c.padEnd(18), ...roles.map((r) => perEvent(summaries[r].byCategory[c] * (r === 'consumer' ? consumers : 1)).toFixed(2).padStart(11))].join(' '));
@@ -40,7 +45,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`${out.join('\n')}\n`);
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  const json = { consumers, count, loadAverage: load, eventsPerSecond: Math.round(run.eventsPerSecond), windowMs: Math.round((run.toUs - run.fromUs) / 1000), delivered: run.delivered, summaries };
+  const json = { mode, consumers, count, loadAverage: load, eventsPerSecond: Math.round(run.eventsPerSecond), windowMs: Math.round((run.toUs - run.fromUs) / 1000), delivered: run.delivered, summaries };
   fs.writeFileSync(path.join(RESULTS_DIR, 'profile-fanout.json'), `${JSON.stringify(json, null, 2)}\n`);
 }
 

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from '../lib/workers';
+import type { BenchCredentials, Mode } from '../security';
 
 type Msg = { type: string; port?: number; lastAt?: number };
 
@@ -23,15 +24,16 @@ const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
  * consumer, 500-event publish batches) with the provider, the first consumer and the publisher each in a
  * process of its own under `node --cpu-prof`. The window is from "go" to the last consumer's "done".
  */
-export async function profiledFanout(dir: string, consumers: number, count: number): Promise<ProfiledRun> {
+export async function profiledFanout(dir: string, consumers: number, count: number, mode: Mode = 'plaintext', creds?: BenchCredentials): Promise<ProfiledRun> {
+  if (mode !== 'plaintext' && !creds) throw new Error(`mode ${mode} needs credentials`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const prof = (name: string) => ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}.cpuprofile`];
-  const provider = new Worker<Msg>('../profile/provider-worker.js', { sinkQueueMaxEvents: 1_000_000, sinkQueueMaxBytes: 256 * 1024 * 1024 }, prof('provider'));
+  const provider = new Worker<Msg>('../profile/provider-worker.js', creds ? creds.provider(mode) : { sinkQueueMaxEvents: 1_000_000, sinkQueueMaxBytes: 256 * 1024 * 1024 }, prof('provider'));
   const { port } = await provider.next('ready', 30_000);
   const base = { count, subs: SUBS, payload: PAYLOAD, rate: 0, durationMs: 0, latency: 0, maxMs: 180_000, mode: 'tether', address: `127.0.0.1:${port}` };
-  const subs = Array.from({ length: consumers }, (_, i) => new Worker<Msg>('fanout-worker.js', { ...base, role: 'consume' }, i === 0 ? prof('consumer') : []));
-  const pub = new Worker<Msg>('fanout-worker.js', { ...base, role: 'publish' }, prof('publisher'));
+  const subs = Array.from({ length: consumers }, (_, i) => new Worker<Msg>('fanout-worker.js', { ...base, role: 'consume', ...creds?.worker(mode, 'consume') }, i === 0 ? prof('consumer') : []));
+  const pub = new Worker<Msg>('fanout-worker.js', { ...base, role: 'publish', ...creds?.worker(mode, 'publish') }, prof('publisher'));
   try {
     await Promise.all([...subs.map((w) => w.next('ready')), pub.next('ready')]);
     const fromUs = monotonicUs();
