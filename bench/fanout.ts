@@ -87,8 +87,10 @@ const LABELS: Record<Mode, string> = {
 };
 
 export async function fanoutBench(quick: boolean): Promise<BenchResult> {
-  const counts = quick ? [1, 4] : [1, 4, 16];
-  const modes: Mode[] = ['raw', 'raw16', 'nats', 'js-direct', 'tether', 'tether-js'];
+  // BENCH_CONSUMERS=16 and BENCH_SYSTEMS=tether,js-direct narrow a run while iterating; the README's figures use neither.
+  const counts = process.env.BENCH_CONSUMERS ? process.env.BENCH_CONSUMERS.split(',').map(Number) : quick ? [1, 4] : [1, 4, 16];
+  const all: Mode[] = ['raw', 'raw16', 'nats', 'js-direct', 'tether', 'tether-js'];
+  const modes = process.env.BENCH_SYSTEMS ? all.filter((m) => process.env.BENCH_SYSTEMS?.split(',').includes(m)) : all;
   const labels = LABELS;
   const rows: BenchResult['rows'] = [];
   const groups: NonNullable<BenchResult['chart']>['groups'] = [];

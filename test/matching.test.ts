@@ -172,8 +172,8 @@ describe('delivery over a sink', () => {
     const bytes = Event.encode(ev).finish();
     const big = Event.encode(event('w.y', { sequence: '8', data: Buffer.alloc(70_000, 3) })).finish();
     const { deliveryBodySize } = await import('../services/provider/sinks/wire-size');
-    const delivery = (eventBytes: Uint8Array, subscriptionIds: string[]) => ({ eventBytes, subscriptionIds, size: deliveryBodySize(eventBytes.length, subscriptionIds) });
-    const batch = [delivery(bytes, ['s1', 'sübscription-ünicode']), delivery(big, Array.from({ length: 200 }, (_, i) => `id-${i}`))];
+    const delivery = (eventBytes: Uint8Array, subscriptionIds: string[]) => ({ eventBytes, subscriptionIds, size: deliveryBodySize(eventBytes.length, subscriptionIds), replay: false });
+    const batch = [delivery(bytes, ['s1', 'sübscription-ünicode', 'a'.repeat(127) + 'ü', 'b'.repeat(200)]), delivery(big, Array.from({ length: 200 }, (_, i) => `id-${i}`))];
     const spliced = encodeBatch(batch);
     const generated = OpenSinkResponse.encode({
       kind: { $case: 'events', value: { deliveries: batch.map((d) => ({ event: Event.decode(d.eventBytes), subscriptionIds: d.subscriptionIds })) } },

@@ -42,7 +42,7 @@ export class RawStreamServer {
   /** Sends `count` events of `payloadBytes` to every stream; resolves when all are written. */
   async blast(count: number, payloadBytes: number, perMessage: number): Promise<void> {
     const eventBytes = Event.encode({ id: 'x', source: 'raw', type: 't', topic: 'bench.x', time: '', dataContentType: '', extensions: {}, data: Buffer.alloc(payloadBytes, 7), sequence: '1' }).finish();
-    const message = encodeBatch(Array.from({ length: perMessage }, () => ({ eventBytes, subscriptionIds: ['s'], size: deliveryBodySize(eventBytes.length, ['s']) })));
+    const message = encodeBatch(Array.from({ length: perMessage }, () => ({ eventBytes, subscriptionIds: ['s'], size: deliveryBodySize(eventBytes.length, ['s']), replay: false })));
     await Promise.all(
       [...this.streams].map(async (call) => {
         for (let sent = 0; sent < count; sent += perMessage) {

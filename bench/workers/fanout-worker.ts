@@ -12,7 +12,8 @@ import { DIRECT_STREAM, DIRECT_SUBJECT } from '../lib/direct-stream';
 import { clientOptions } from '../../shared/client-options';
 import type { Event } from '../../shared/gen/tether/v1/event';
 import { PublisherServiceClient, type PublishStreamResponse } from '../../shared/gen/tether/v1/publisher';
-import { type OpenSinkResponse, SinkServiceClient } from '../../shared/gen/tether/v1/sink';
+import type { OpenSinkResponse } from '../../shared/gen/tether/v1/sink';
+import { LazySinkServiceClient } from '../../shared/wire/lazy-sink-client';
 import { nowMs, percentile } from '../lib/stats';
 
 /**
@@ -130,7 +131,7 @@ async function consume(): Promise<void> {
     send({ type: 'ready' });
     return;
   }
-  const client = new SinkServiceClient(args.address, channel(), options());
+  const client = new LazySinkServiceClient(args.address, channel(), options());
   const call = client.openSink();
   call.on('data', (m: OpenSinkResponse) => {
     if (m.kind?.$case === 'ack') send({ type: 'ready' });

@@ -3,6 +3,7 @@ import { AddressList } from '../../shared/address-list';
 import { Backoff } from '../../shared/backoff';
 import { ClientCredentials } from '../../shared/client-credentials';
 import { clientOptions } from '../../shared/client-options';
+import { LazySinkServiceClient } from '../../shared/wire/lazy-sink-client';
 import { retryPushbackMs, statusName } from '../../shared/errors';
 import { type OpenSinkRequest, type OpenSinkResponse, SinkServiceClient, type SubscriptionSpec } from '../../shared/gen/tether/v1/sink';
 import type { Logger } from '../../shared/logger';
@@ -178,7 +179,7 @@ export class SinkClient {
     const address = this.addresses.current;
     let client = this.clients.get(address);
     if (!client) {
-      client = new SinkServiceClient(address, this.credentials.channel(), clientOptions(this.config.keepaliveTimeMs, this.config.keepaliveTimeoutMs));
+      client = new LazySinkServiceClient(address, this.credentials.channel(), clientOptions(this.config.keepaliveTimeMs, this.config.keepaliveTimeoutMs));
       this.clients.set(address, client);
     }
     return client;

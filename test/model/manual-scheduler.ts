@@ -42,6 +42,11 @@ export class ManualScheduler implements Scheduler {
     this.deferred.push({ fn, label: this.context });
   }
 
+  /** A microtask runs before any I/O: in the model, whenever deferred work runs, which covers that moment too. */
+  soon(fn: () => void): void {
+    this.defer(fn);
+  }
+
   after(ms: number, fn: () => void): () => void {
     const id = this.nextId++;
     this.timers.set(id, { id, due: this.clock + Math.max(0, ms), fn, label: this.context });

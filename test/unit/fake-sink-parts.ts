@@ -19,6 +19,10 @@ export class ManualScheduler implements Scheduler {
     this.deferred.push(fn);
   }
 
+  soon(fn: () => void): void {
+    this.deferred.push(fn);
+  }
+
   after(ms: number, fn: () => void): () => void {
     const id = this.nextId++;
     this.timers.set(id, { at: this.time + ms, fn });

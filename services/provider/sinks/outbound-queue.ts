@@ -7,6 +7,8 @@ export interface QueuedDelivery {
   readonly subscriptionIds: readonly string[];
   /** Its real size inside an EventBatch (tag, length and body). */
   readonly size: number;
+  /** Replayed from the log (not counted against the live bounds) rather than live. */
+  replay: boolean;
 }
 
 /** A control reply, encoded once when queued so its size is exact. */
@@ -18,7 +20,8 @@ export interface EncodedControl {
 /** What the sink writes: a batch of deliveries, or a control message in order with them. */
 export type Outbound = { readonly batch: readonly QueuedDelivery[] } | EncodedControl;
 
-type Item = { readonly delivery: QueuedDelivery; readonly replay: boolean } | EncodedControl;
+// A delivery is queued as itself (no wrapper object per event and sink: this is the hot path).
+type Item = QueuedDelivery | EncodedControl;
 
 export interface QueueLimits {
   /** Live deliveries queued; past it the sink is a slow consumer. */
@@ -68,14 +71,16 @@ export class OutboundQueue {
   /** False when the delivery would exceed a live bound; nothing is queued then. */
   pushLive(delivery: QueuedDelivery): boolean {
     if (this.liveCount + 1 > this.limits.maxEvents || this.liveBytes + delivery.size > this.limits.maxBytes) return false;
-    this.items.push({ delivery, replay: false });
+    delivery.replay = false;
+    this.items.push(delivery);
     this.liveCount++;
     this.liveBytes += delivery.size;
     return true;
   }
 
   pushReplay(delivery: QueuedDelivery): void {
-    this.items.push({ delivery, replay: true });
+    delivery.replay = true;
+    this.items.push(delivery);
     this.replayCount++;
   }
 
@@ -103,15 +108,15 @@ export class OutboundQueue {
     while (this.depth > 0 && batch.length < this.limits.batchMaxEvents) {
       const item = this.items[this.head];
       if ('control' in item) break;
-      const size = framedSize(item.delivery.size);
+      const size = framedSize(item.size);
       if (batch.length > 0 && bytes + size > budget) break;
-      batch.push(item.delivery);
+      batch.push(item);
       bytes += size;
       this.advance();
       if (item.replay) this.replayCount--;
       else {
         this.liveCount--;
-        this.liveBytes -= item.delivery.size;
+        this.liveBytes -= item.size;
       }
     }
     return { batch };

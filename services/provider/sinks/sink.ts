@@ -158,11 +158,12 @@ export class Sink implements SubscriptionOwner {
       live = ids.filter((id) => !this.cursors.some((c) => c.covers(id)));
       if (live.length === 0) return;
     }
-    for (const delivery of this.split(eventBytes, live)) {
-      if (!this.queue.pushLive(delivery)) {
-        this.close('slow-consumer', this.scheduler.now(), { message: 'the outbound queue overflowed' });
-        return;
-      }
+    const size = deliveryBodySize(eventBytes.length, live);
+    // The usual case, one delivery naming every id, without the array a split makes.
+    const queued = this.fits(size) ? this.queue.pushLive({ eventBytes, subscriptionIds: live, size, replay: false }) : this.split(eventBytes, live).every((d) => this.queue.pushLive(d));
+    if (!queued) {
+      this.close('slow-consumer', this.scheduler.now(), { message: 'the outbound queue overflowed' });
+      return;
     }
     this.scheduleFlush();
   }
@@ -256,7 +257,7 @@ export class Sink implements SubscriptionOwner {
   private split(eventBytes: Uint8Array, ids: readonly string[]): QueuedDelivery[] {
     const size = deliveryBodySize(eventBytes.length, ids);
     const budget = this.limits.maxMessageBytes - BATCH_OVERHEAD;
-    if (framedSize(size) <= budget) return [{ eventBytes, subscriptionIds: ids, size }];
+    if (this.fits(size)) return [{ eventBytes, subscriptionIds: ids, size, replay: false }];
     const out: QueuedDelivery[] = [];
     const base = framedSize(eventBytes.length);
     let chunk: string[] = [];
@@ -264,22 +265,30 @@ export class Sink implements SubscriptionOwner {
     for (const id of ids) {
       const idSize = stringFieldSize(id);
       if (chunk.length > 0 && framedSize(chunkSize + idSize) > budget) {
-        out.push({ eventBytes, subscriptionIds: chunk, size: chunkSize });
+        out.push({ eventBytes, subscriptionIds: chunk, size: chunkSize, replay: false });
         chunk = [];
         chunkSize = base;
       }
       chunk.push(id);
       chunkSize += idSize;
     }
-    out.push({ eventBytes, subscriptionIds: chunk, size: chunkSize });
+    out.push({ eventBytes, subscriptionIds: chunk, size: chunkSize, replay: false });
     return out;
+  }
+
+  /** Whether a delivery of this body size fits one message of the consumer's receive limit. */
+  private fits(deliverySize: number): boolean {
+    return framedSize(deliverySize) <= this.limits.maxMessageBytes - BATCH_OVERHEAD;
   }
 
   private scheduleFlush(): void {
     if (this.flushScheduled || this.blockedSince !== null || this.currentState !== 'open') return;
     this.flushScheduled = true;
-    // Deferring to the next turn lets a burst of events leave as one batched message.
-    this.scheduler.defer(this.flush);
+    // Live events leave once the code that routed them is done (one message for a whole published batch,
+    // no extra event-loop turn for a lone event); a backlog batches by itself while the stream is blocked.
+    // A replay reads the log in steps, and between steps yields to I/O.
+    if (this.cursors.length > 0) this.scheduler.defer(this.flush);
+    else this.scheduler.soon(this.flush);
   }
 
   private readonly flush = (): void => {

@@ -16,7 +16,13 @@ export function framedSize(bodyBytes: number): number {
 
 /** A repeated string field entry (one-byte tag). */
 export function stringFieldSize(value: string): number {
-  return framedSize(Buffer.byteLength(value, 'utf8'));
+  return framedSize(utf8Length(value));
+}
+
+/** UTF-8 length; ids are nearly always ASCII, counted without a call into the native encoder. */
+export function utf8Length(value: string): number {
+  for (let i = 0; i < value.length; i++) if (value.charCodeAt(i) >= 0x80) return Buffer.byteLength(value, 'utf8');
+  return value.length;
 }
 
 /** A Delivery's body: the event's bytes and every subscription id. */
