@@ -1,6 +1,6 @@
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import { Event } from '../../../shared/gen/tether/v1/event';
-import type { RetainedEvent } from '../events/event-history';
+import { type RetainedEvent, retainedFromBytes } from '../events/event-history';
 import { varintLength } from '../sinks/wire-size';
 
 /**
@@ -71,20 +71,6 @@ export function forEachEvent(body: Uint8Array, visit: (bytes: Uint8Array) => voi
 /** Each event of a body, decoded for matching; its bytes are a view into the body (no copy). */
 export function decodeBody(body: Uint8Array, storedAt: number): RetainedEvent[] {
   const out: RetainedEvent[] = [];
-  forEachEvent(body, (bytes) => {
-    const event = Event.decode(bytes);
-    out.push({
-      sequence: Number(event.sequence),
-      topic: event.topic,
-      tokens: event.topic.split('.'),
-      bytes,
-      storedAt,
-      id: event.id,
-      source: event.source,
-      type: event.type,
-      dataContentType: event.dataContentType,
-      extensions: event.extensions,
-    });
-  });
+  forEachEvent(body, (bytes) => out.push(retainedFromBytes(bytes, storedAt)));
   return out;
 }
