@@ -33,6 +33,8 @@ interface Args {
   rate: number;
   durationMs: number;
   latency: number;
+  /** Latency runs: the first `skip` events warm up and are not counted in the percentiles. */
+  skip?: number;
   maxMs: number;
   /** TLS with this CA file (security benchmark); a bearer token with `token`; a consumer name bound to it. */
   ca?: string;
@@ -86,7 +88,7 @@ function counter() {
       cpuAtFirst = process.cpuUsage();
     }
     count++;
-    if (args.latency) latencies.push(at - Buffer.from(data.buffer, data.byteOffset, data.byteLength).readDoubleLE(0));
+    if (args.latency && count > (args.skip ?? 0)) latencies.push(at - Buffer.from(data.buffer, data.byteOffset, data.byteLength).readDoubleLE(0));
     if (count === args.count) {
       // CPU this consumer spent from its first event to its last (decoding, and decrypting under TLS).
       const cpu = process.cpuUsage(cpuAtFirst);

@@ -25,6 +25,7 @@ export const providerSettings = {
   maxSubscriptionsPerSink: int('TETHER_MAX_SUBSCRIPTIONS_PER_SINK', 10_000, 'Subscriptions one sink may hold.', 1),
   maxPatternLength: int('TETHER_MAX_PATTERN_LENGTH', 256, 'Characters in a pattern or topic.', 1, 4096),
   maxPatternDepth: int('TETHER_MAX_PATTERN_DEPTH', 16, 'Tokens in a pattern or topic.', 1, 256),
+  topicCacheMax: int('TETHER_TOPIC_CACHE_MAX', 4096, 'Distinct topics whose parsed tokens are kept, so a repeated topic is not split and checked again per event (0: none). Emptied when full.', 0, 1_000_000),
   maxAttributes: int('TETHER_MAX_ATTRIBUTES', 16, 'Attribute matches per subscription, and extension attributes per event.', 0, 256),
   maxEventBytes: int('TETHER_MAX_EVENT_BYTES', 256 * 1024, 'Encoded size of one event.', 64),
   maxPublishBatch: int('TETHER_MAX_PUBLISH_BATCH', 1_000, 'Events in one Publish call.', 1),

@@ -1,7 +1,6 @@
 import { ReflectionService } from '@grpc/reflection';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { ServingStatus } from 'grpc-health-check';
-import { PublisherServiceService } from '../../shared/gen/tether/v1/publisher';
 import { ConnectionTrackerServiceService } from '../../shared/gen/tether/v1/tracker';
 import { HttpEndpoint } from '../../shared/http-endpoint';
 import type { Logger } from '../../shared/logger';
@@ -13,6 +12,7 @@ import { JetStreamEventLog } from './log/jetstream-event-log';
 import { MemoryEventLog } from './log/memory-event-log';
 import { NatsLink } from './log/nats-link';
 import { PublisherHandlers } from './events/publisher-service';
+import { publisherServiceDefinition } from './events/publish-wire';
 import { type ProviderConfig, authConfigured, listenHost } from './provider-config';
 import { ProviderMetrics } from './provider-metrics';
 import { type Scheduler, realScheduler } from './scheduler';
@@ -115,7 +115,7 @@ export class Provider {
       audit: security.audit,
       deadlines: security.deadlines,
     });
-    this.server.addService(PublisherServiceService, { publish: this.publishers.publish, publishStream: this.publishers.publishStream });
+    this.server.addService(publisherServiceDefinition, { publish: this.publishers.publish, publishStream: this.publishers.publishStream });
     const revoker = new SubjectRevoker(security.enabled, this.tracker, security.revocations, security.deadlines, security.audit, scheduler);
     this.server.addService(
       ConnectionTrackerServiceService,

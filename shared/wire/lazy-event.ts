@@ -31,7 +31,13 @@ export class LazyEvent implements Event {
   private s8 = 0;
   private e8 = 0;
   private hasExtensions = false;
-  private cache: { [field: number]: string } | undefined;
+  // Strings once read: fields rather than a map, which would cost an allocation per event.
+  private c1: string | undefined;
+  private c2: string | undefined;
+  private c3: string | undefined;
+  private c4: string | undefined;
+  private c5: string | undefined;
+  private c6: string | undefined;
 
   constructor(
     private readonly buf: Buffer,
@@ -61,22 +67,22 @@ export class LazyEvent implements Event {
   }
 
   get id(): string {
-    return this.text(1, this.s1, this.e1);
+    return (this.c1 ??= this.text(this.s1, this.e1));
   }
   get source(): string {
-    return this.text(2, this.s2, this.e2);
+    return (this.c2 ??= this.text(this.s2, this.e2));
   }
   get type(): string {
-    return this.text(3, this.s3, this.e3);
+    return (this.c3 ??= this.text(this.s3, this.e3));
   }
   get topic(): string {
-    return this.text(4, this.s4, this.e4);
+    return (this.c4 ??= this.text(this.s4, this.e4));
   }
   get time(): string {
-    return this.text(5, this.s5, this.e5);
+    return (this.c5 ??= this.text(this.s5, this.e5));
   }
   get dataContentType(): string {
-    return this.text(6, this.s6, this.e6);
+    return (this.c6 ??= this.text(this.s6, this.e6));
   }
   get extensions(): { [key: string]: string } {
     // Rare (attribute filters), so the generated decoder handles the map entries.
@@ -87,6 +93,10 @@ export class LazyEvent implements Event {
   }
   get sequence(): string {
     return String(this.sequenceNumber);
+  }
+  /** The event's bytes as received (a view, no copy). */
+  get encoded(): Buffer {
+    return this.buf.subarray(this.start, this.end);
   }
 
   toJSON(): Event {
@@ -106,9 +116,7 @@ export class LazyEvent implements Event {
     }
   }
 
-  private text(field: number, s: number, e: number): string {
-    if (s === e) return '';
-    const cache = (this.cache ??= {});
-    return (cache[field] ??= this.buf.toString('utf8', s, e));
+  private text(s: number, e: number): string {
+    return s === e ? '' : this.buf.toString('utf8', s, e);
   }
 }

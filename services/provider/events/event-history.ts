@@ -1,5 +1,5 @@
-import { Event } from '../../../shared/gen/tether/v1/event';
 import type { EventAttributes } from '../subscriptions/subscription';
+import { LazyRetainedEvent } from './lazy-retained-event';
 
 /** A published event as the provider keeps it: attributes to match on, and its encoded bytes. */
 export interface RetainedEvent extends EventAttributes {
@@ -16,21 +16,9 @@ export interface HistoryLimits {
   readonly historyMaxAgeMs: number;
 }
 
-/** An event's bytes decoded back into what matching reads; `bytes` is kept as given (no copy). */
+/** An event's bytes read back for matching: sequence and topic now, attributes when a filter asks; `bytes` kept as given. */
 export function retainedFromBytes(bytes: Uint8Array, storedAt: number): RetainedEvent {
-  const event = Event.decode(bytes);
-  return {
-    sequence: Number(event.sequence),
-    topic: event.topic,
-    tokens: event.topic.split('.'),
-    bytes,
-    storedAt,
-    id: event.id,
-    source: event.source,
-    type: event.type,
-    dataContentType: event.dataContentType,
-    extensions: event.extensions,
-  };
+  return new LazyRetainedEvent(bytes, storedAt);
 }
 
 /** Bytes per slab: large enough that slabs are few, small enough that a short history wastes little. */

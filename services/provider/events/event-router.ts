@@ -1,11 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { TetherError } from '../../../shared/errors';
 import type { Event } from '../../../shared/gen/tether/v1/event';
 import { parseTopic } from '../../../shared/topic-pattern';
 import { nameProblem } from '../../../shared/text-bounds';
 import type { RetainedEvent } from './event-history';
 import type { EventLog, LogListener, PreparedBatch } from '../log/event-log';
-import { encodeEvent } from './event-encoder';
+import { encodeEvent, spliceEvent } from './event-encoder';
+import { LazyRetainedEvent } from './lazy-retained-event';
+import { LazyEvent } from '../../../shared/wire/lazy-event';
 import type { ProviderConfig } from '../provider-config';
 import type { ProviderMetrics } from '../provider-metrics';
 import type { LogReader, ReplaySource } from '../sinks/replay-cursor';
@@ -20,6 +21,8 @@ import type { SubscriptionRegistry } from '../subscriptions/subscription-registr
  */
 export class EventRouter implements ReplaySource, LogListener {
   private readonly groups = new Map<Sink, string[]>();
+  /** Parsed tokens of recent valid topics (shared, never mutated), bounded by `topicCacheMax`. */
+  private readonly topics = new Map<string, readonly string[]>();
   /** Told when the log skipped positions this replica will never see. */
   onLogGap: (firstMissing: number, firstAvailable: number) => void = () => undefined;
 
@@ -103,12 +106,16 @@ export class EventRouter implements ReplaySource, LogListener {
    * UUID: an event without an id gets one from the batch's idempotency key, or from the epoch and its
    * position, unique within the log).
    */
-  private encode(input: Event, tokens: string[], sequence: number, now: number, time: string, i: number, idempotencyKey: string): RetainedEvent {
-    const id = input.id || (idempotencyKey ? `${idempotencyKey}:${i}` : `${this.epoch.slice(0, 13)}-${sequence}`);
-    const bytes = encodeEvent(input, id, input.time || time, sequence);
+  private encode(input: Event, tokens: readonly string[], sequence: number, now: number, time: string, i: number, idempotencyKey: string): RetainedEvent {
+    const given = input.id;
+    const id = given || (idempotencyKey ? `${idempotencyKey}:${i}` : `${this.epoch.slice(0, 13)}-${sequence}`);
+    // Received bytes (a lazily decoded request) are spliced, not re-encoded; other callers' events are encoded.
+    const lazy = input instanceof LazyEvent;
+    const bytes = lazy ? spliceEvent(input.encoded, given ? '' : id, input.time ? '' : time, sequence) : encodeEvent(input, id, input.time || time, sequence);
     if (bytes.length > this.config.maxEventBytes) {
       throw TetherError.invalid(`${describe(input, i)}: ${bytes.length} bytes; the limit is ${this.config.maxEventBytes}`);
     }
+    if (lazy) return new LazyRetainedEvent(bytes, now, { sequence, topic: input.topic, tokens, id });
     return {
       sequence,
       topic: input.topic,
@@ -143,12 +150,20 @@ export class EventRouter implements ReplaySource, LogListener {
     }
   }
 
-  private validate(event: Event, i: number): string[] {
-    let tokens: string[];
-    try {
-      tokens = parseTopic(event.topic, this.config);
-    } catch (err) {
-      throw TetherError.invalid(`${describe(event, i)}: ${(err as Error).message}`);
+  private validate(event: Event, i: number): readonly string[] {
+    const topic = event.topic;
+    let tokens = this.topics.get(topic);
+    if (!tokens) {
+      try {
+        tokens = parseTopic(topic, this.config);
+      } catch (err) {
+        throw TetherError.invalid(`${describe(event, i)}: ${(err as Error).message}`);
+      }
+      // Only valid topics are kept; emptied when full, so the bound holds without bookkeeping per hit.
+      if (this.config.topicCacheMax > 0) {
+        if (this.topics.size >= this.config.topicCacheMax) this.topics.clear();
+        this.topics.set(topic, tokens);
+      }
     }
     const extensions = Object.keys(event.extensions ?? {}).length;
     if (extensions > this.config.maxAttributes) {
