@@ -1,7 +1,7 @@
 import { ProviderHarness } from './helpers/provider-harness';
 import { NatsLauncher } from './helpers/nats-launcher';
 import { SinkTestClient, event, publish, publisher } from './helpers/sink-test-client';
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import { waitFor } from './helpers/wait';
 import { ConsumerProcess } from './helpers/consumer-process';
 import { SilentProxy } from './helpers/silent-proxy';
@@ -58,6 +58,16 @@ describe('replicas on one JetStream log', () => {
     await waitFor('A applied the head', () => a.provider.router.headSequence === 4);
     pubA.close();
     pubB.close();
+  });
+
+  test('a batch over the NATS message limit is refused INVALID_ARGUMENT naming the limit, and reserves no position', async () => {
+    const a = await replica('a');
+    const pub = publisher(a.address);
+    // 600 events of 2 KiB: 1.2 MB, within Tether's request limit but over nats-server's 1 MB max_payload.
+    const big = Array.from({ length: 600 }, (_, i) => event('big.x', { data: Buffer.alloc(2048, i & 0xff) }));
+    await expect(publish(pub, big)).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/stores at most \d+ bytes per batch/) });
+    expect((await publish(pub, [event('big.after')])).sequences).toEqual(['1']);
+    pub.close();
   });
 
   test('a batch retried with its idempotency key is stored once and answered with its first positions', async () => {

@@ -43,6 +43,11 @@ interface Args {
 }
 
 const args = JSON.parse(process.argv[2]) as Args;
+/**
+ * Events per publish batch in throughput runs: 500, or fewer for large payloads, so that one batch stays
+ * within one NATS message (1 MB), which a JetStream log stores a batch as. Every system gets the same.
+ */
+const BATCH = Math.min(500, Math.floor(900_000 / (Math.max(8, args.payload) + 64)));
 
 /** With TLS, the certificate is checked for "localhost" (the address is an IP, which TLS cannot name in SNI). */
 function options() {
@@ -179,7 +184,7 @@ async function publishDirect(latencyMode: boolean): Promise<void> {
   if (latencyMode) await paced((n) => void append(Array.from({ length: n }, () => stamped(args.payload))));
   else {
     const payload = stamped(args.payload);
-    for (let sent = 0; sent < args.count; sent += 500) await append(Array.from({ length: Math.min(500, args.count - sent) }, () => payload));
+    for (let sent = 0; sent < args.count; sent += BATCH) await append(Array.from({ length: Math.min(BATCH, args.count - sent) }, () => payload));
   }
   while (inFlight > 0) await new Promise<void>((r) => waiters.push(r));
   send({ type: 'published' });
@@ -240,7 +245,6 @@ async function publish(): Promise<void> {
       for (let k = 0; k < n; k += 500) void publishBatch(Array.from({ length: Math.min(500, n - k) }, () => event(stamped(args.payload))));
     });
   } else {
-    const BATCH = 500;
     const payload = stamped(args.payload);
     const batch = Array.from({ length: BATCH }, () => event(payload));
     for (let sent = 0; sent < args.count; sent += BATCH) await publishBatch(args.count - sent >= BATCH ? batch : batch.slice(0, args.count - sent));

@@ -11,7 +11,7 @@ import type { ProviderConfig } from '../provider-config';
 import type { ProviderMetrics } from '../provider-metrics';
 import type { LogReader, ReplaySource } from '../sinks/replay-cursor';
 import type { Sink } from '../sinks/sink';
-import { attributesMatch } from '../subscriptions/subscription';
+import { type Subscription, attributesMatch } from '../subscriptions/subscription';
 import type { SubscriptionRegistry } from '../subscriptions/subscription-registry';
 
 /**
@@ -21,6 +21,15 @@ import type { SubscriptionRegistry } from '../subscriptions/subscription-registr
  */
 export class EventRouter implements ReplaySource, LogListener {
   private readonly groups = new Map<Sink, string[]>();
+  /** The event being routed, for `visit`: one visitor for every event, not a closure per event. */
+  private routing: RetainedEvent | undefined;
+  private readonly visit = (sub: Subscription): void => {
+    const sink = sub.owner as Sink;
+    if (sink.closed || !attributesMatch(sub.attributes, this.routing as RetainedEvent)) return;
+    const ids = this.groups.get(sink);
+    if (ids) ids.push(sub.id);
+    else this.groups.set(sink, [sub.id]);
+  };
   /** Parsed tokens of recent valid topics (shared, never mutated), bounded by `topicCacheMax`. */
   private readonly topics = new Map<string, readonly string[]>();
   /** Told when the log skipped positions this replica will never see. */
@@ -132,13 +141,9 @@ export class EventRouter implements ReplaySource, LogListener {
 
   private route(event: RetainedEvent): void {
     const groups = this.groups;
-    this.registry.match(event.tokens, (sub) => {
-      const sink = sub.owner as Sink;
-      if (sink.closed || !attributesMatch(sub.attributes, event)) return;
-      const ids = groups.get(sink);
-      if (ids) ids.push(sub.id);
-      else groups.set(sink, [sub.id]);
-    });
+    this.routing = event;
+    this.registry.match(event.tokens, this.visit);
+    this.routing = undefined;
     if (groups.size === 0) return;
     try {
       // A delivery can close its sink (a full queue), and a close notifies listeners: whatever they do,

@@ -16,6 +16,9 @@ export interface JetStreamLogSettings extends NatsLinkSettings, StreamSettings {
   readonly replayMaxReaders: number;
 }
 
+
+/** Room left in a NATS message for the batch's headers (position, count, message id, expected sequence). */
+const BATCH_HEADER_ALLOWANCE = 1024;
 /** Appends that lost the race for the stream's last sequence to another replica are retried this often. */
 const MAX_APPEND_ATTEMPTS = 16;
 /** How often the stream's first retained message is looked up (retention moves it). */
@@ -180,10 +183,17 @@ export class JetStreamEventLog implements EventLog, JetStreamReads {
         const expect = this.tail.seq;
         const first = this.tail.next;
         const events = batch.encode(first);
+        const body = encodeBody(events);
+        // One batch is one JetStream message: a batch over NATS's message limit can never be stored, so it
+        // is refused as the caller's to split (before any position is reserved), not retried as unavailable.
+        const limit = (this.link.nc?.info?.max_payload ?? Infinity) - BATCH_HEADER_ALLOWANCE;
+        if (body.length > limit) {
+          throw TetherError.invalid(`the batch encodes to ${body.length} bytes; the event log (NATS JetStream) stores at most ${limit} bytes per batch: send fewer or smaller events per batch`);
+        }
         this.tail = { seq: expect + 1, next: first + batch.count };
         this.local.set(expect + 1, { first, events });
         try {
-          const ack = await this.js.publish(this.subject, encodeBody(events), {
+          const ack = await this.js.publish(this.subject, body, {
             msgID: batch.idempotencyKey || undefined,
             expect: { lastSequence: expect },
             headers: batchHeaders(first, batch.count),
