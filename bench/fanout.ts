@@ -160,7 +160,9 @@ async function latencyPeer(mode: LatencySystem): Promise<{ address: string; inPr
 
 /** Publish-to-delivery latency at 200, 5k and 20k events/s, cold and warm, tether next to its peers. */
 export async function latencyBench(quick: boolean): Promise<BenchResult> {
-  const rates = quick ? [200, 5_000] : [200, 5_000, 20_000];
+  // BENCH_RATES=20000 and BENCH_SYSTEMS=tether,relay narrow a run while iterating; the README's figures use neither.
+  const rates = process.env.BENCH_RATES ? process.env.BENCH_RATES.split(',').map(Number) : quick ? [200, 5_000] : [200, 5_000, 20_000];
+  const systems = process.env.BENCH_SYSTEMS ? LATENCY_SYSTEMS.filter((m) => process.env.BENCH_SYSTEMS?.split(',').includes(m)) : LATENCY_SYSTEMS;
   const durationMs = quick ? 1_000 : 3_000;
   const warmupMs = quick ? 500 : 2_000;
   const rows: BenchResult['rows'] = [];
@@ -170,7 +172,7 @@ export async function latencyBench(quick: boolean): Promise<BenchResult> {
     for (const phase of ['cold', 'warm'] as const) {
       const skip = phase === 'warm' ? Math.round((rate * warmupMs) / 1000) : 0;
       const bars: Array<{ label: string; value: number }> = [];
-      for (const mode of LATENCY_SYSTEMS) {
+      for (const mode of systems) {
         const peer = await latencyPeer(mode);
         const base = { count: count + skip, skip, subs: SUBS, payload: PAYLOAD, rate, durationMs: durationMs + (phase === 'warm' ? warmupMs : 0), latency: 1, maxMs: 120_000, address: peer.address, mode: mode === 'nats' || mode === 'js-direct' ? mode : 'tether' };
         const sub = new Worker<Msg>('fanout-worker.js', { ...base, role: 'consume' });

@@ -41,6 +41,8 @@ export function ownCategory(f: Frame): Category | undefined {
   if (fn === '(program)' || fn === '(root)' || fn === '(idle)') return undefined;
   if (isProtobuf(f)) return 'protobuf encode'; // direction settled by protobufDirection
   if (url.endsWith('/event-encoder.js')) return 'protobuf encode';
+  // The lazy readers (consumer batches, publish requests) are protobuf decoding by hand.
+  if (url.includes('/shared/wire/') || url.endsWith('/publish-wire.js')) return 'protobuf decode';
   if (url.includes('@grpc/grpc-js') || url.includes('internal/http2') || url.includes('node:http2')) return 'HTTP/2 + grpc-js';
   if (url.includes('/services/provider/subscriptions/') || url.endsWith('/event-router.js') || url.includes('/topic')) return 'routing/index';
   if (url.includes('/services/provider/sinks/')) return 'queueing/sink';
