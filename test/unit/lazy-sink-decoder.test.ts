@@ -3,21 +3,10 @@ import { Event } from '../../shared/gen/tether/v1/event';
 import { OpenSinkResponse } from '../../shared/gen/tether/v1/sink';
 import { LazyEvent } from '../../shared/wire/lazy-event';
 import { decodeSinkResponse } from '../../shared/wire/sink-response-decoder';
+import { arbitraryEvent, text } from './arbitraries';
 
 // The consumer's lazy decoder must read exactly what the generated OpenSinkResponse.decode reads.
-const text = fc.oneof(fc.constant(''), fc.string({ maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 20 }));
-const event = fc.record({
-  id: text,
-  source: text,
-  type: text,
-  topic: text,
-  time: text,
-  dataContentType: text,
-  extensions: fc.dictionary(text, text, { maxKeys: 3 }),
-  data: fc.uint8Array({ maxLength: 300 }).map((d) => Buffer.from(d)),
-  sequence: fc.oneof(fc.constant(0), fc.nat(), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })).map(String),
-});
-const delivery = fc.record({ event: fc.option(event, { nil: undefined }), subscriptionIds: fc.array(text, { maxLength: 4 }) });
+const delivery = fc.record({ event: fc.option(arbitraryEvent, { nil: undefined }), subscriptionIds: fc.array(text, { maxLength: 4 }) });
 
 const plain = (e: Event | undefined) => e && { ...(e instanceof LazyEvent ? e.toJSON() : e), data: Buffer.from(e.data) };
 

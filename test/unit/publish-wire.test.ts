@@ -2,26 +2,15 @@ import fc from 'fast-check';
 import { PublishRequest, PublishResponse, PublishStreamRequest, PublishStreamResponse } from '../../shared/gen/tether/v1/publisher';
 import { decodePublishRequest, decodePublishStreamRequest, encodePublishResponse, encodePublishStreamResponse } from '../../services/provider/events/publish-wire';
 import { LazyEvent } from '../../shared/wire/lazy-event';
+import { arbitraryEvent, text } from './arbitraries';
 
 // The provider's lazy publish decoders must read what the generated decoders read.
-const text = fc.oneof(fc.constant(''), fc.string({ maxLength: 30 }), fc.string({ unit: 'grapheme', maxLength: 10 }));
-const event = fc.record({
-  id: text,
-  source: text,
-  type: text,
-  topic: text,
-  time: text,
-  dataContentType: text,
-  extensions: fc.dictionary(text, text, { maxKeys: 2 }),
-  data: fc.uint8Array({ maxLength: 100 }).map((d) => Buffer.from(d)),
-  sequence: fc.constantFrom('0', '5'),
-});
 const plain = (e: object) => (e instanceof LazyEvent ? e.toJSON() : e);
 
 describe('publish request decoders', () => {
   it('PublishRequest and PublishStreamRequest read as the generated decoders read them', () => {
     fc.assert(
-      fc.property(fc.array(event, { maxLength: 5 }), text, fc.oneof(fc.nat().map(String), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String)), (events, idempotencyKey, batchId) => {
+      fc.property(fc.array(arbitraryEvent, { maxLength: 5 }), text, fc.oneof(fc.nat().map(String), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String)), (events, idempotencyKey, batchId) => {
         const unary = Buffer.from(PublishRequest.encode({ events, idempotencyKey }).finish());
         const a = decodePublishRequest(unary);
         expect({ ...a, events: a.events.map(plain) }).toEqual(PublishRequest.decode(unary));

@@ -1,5 +1,5 @@
 import type { Event } from '../../../shared/gen/tether/v1/event';
-import { varintLength } from '../sinks/wire-size';
+import { varintLength, writeVarint } from '../sinks/wire-size';
 
 /**
  * Encodes a published event, with the id, time and sequence the provider assigned, into one buffer of
@@ -56,15 +56,6 @@ function writeString(buf: Buffer, pos: number, field: number, s: string): number
   return pos + buf.write(s, pos, 'utf8');
 }
 
-/** A non-negative integer up to 2^53 as a protobuf varint. */
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n >= 0x80) {
-    buf[pos++] = (n % 0x80) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  buf[pos++] = n;
-  return pos;
-}
 
 /**
  * A published event as stored, without decoding or re-encoding it: the bytes it arrived as, followed by

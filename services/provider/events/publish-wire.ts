@@ -1,7 +1,7 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import type { Event } from '../../../shared/gen/tether/v1/event';
 import { PublishRequest, PublishResponse, PublishStreamRequest, PublishStreamResponse, PublisherServiceService } from '../../../shared/gen/tether/v1/publisher';
-import { varintLength } from '../sinks/wire-size';
+import { varintLength, writeVarint } from '../sinks/wire-size';
 import { LazyEvent } from '../../../shared/wire/lazy-event';
 import { readVarint, skipField, varintEnd } from '../../../shared/wire/varint';
 
@@ -91,14 +91,6 @@ function withPositions<T extends { sequences: string[] }>(field: number, encode:
   };
 }
 
-function writeVarint(buf: Buffer, pos: number, n: number): number {
-  while (n >= 0x80) {
-    buf[pos++] = (n % 0x80) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  buf[pos++] = n;
-  return pos;
-}
 
 export const encodePublishResponse = withPositions<PublishResponse>(1, (m) => PublishResponse.encode(m).finish());
 export const encodePublishStreamResponse = withPositions<PublishStreamResponse>(2, (m) => PublishStreamResponse.encode(m).finish());

@@ -1,7 +1,7 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { SinkServiceService } from '../../../shared/gen/tether/v1/sink';
 import type { Outbound, QueuedDelivery } from './outbound-queue';
-import { varintLength } from './wire-size';
+import { varintLength, writeVarint } from './wire-size';
 
 // Field numbers from sink.proto: OpenSinkResponse.events = 4, EventBatch.deliveries = 1,
 // Delivery.event = 1, Delivery.subscription_ids = 2. Wire type 2 is length-delimited.
@@ -10,14 +10,6 @@ const BATCH_DELIVERIES = (1 << 3) | 2;
 const DELIVERY_EVENT = (1 << 3) | 2;
 const DELIVERY_SUBSCRIPTION_ID = (2 << 3) | 2;
 
-function writeVarint(buf: Buffer, offset: number, n: number): number {
-  while (n >= 0x80) {
-    buf[offset++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  buf[offset++] = n;
-  return offset;
-}
 
 /**
  * A subscription id with its length. Ids are short and nearly always ASCII: copied by hand, which costs

@@ -31,3 +31,13 @@ export function deliveryBodySize(eventBytes: number, ids: readonly string[]): nu
   for (const id of ids) size += stringFieldSize(id);
   return size;
 }
+
+/** Writes a non-negative integer up to 2^53 as a protobuf varint at `pos`; returns the position after it. */
+export function writeVarint(buf: Uint8Array, pos: number, n: number): number {
+  while (n >= 0x80) {
+    buf[pos++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  buf[pos++] = n;
+  return pos;
+}
