@@ -270,37 +270,47 @@ export class NatsFleet implements FleetView {
   }
 
   private async pollOnce(): Promise<void> {
-    {
-      const live = new Map<string, Lease>();
-      for await (const key of await this.leases.keys()) {
-        if (key.startsWith('claim.')) continue;
-        const e = await this.leases.get(key);
-        if (e && e.operation === 'PUT') live.set(key, parse<Lease>(e.value));
+    // Lost replicas first, each lease read directly: the listing below is an ordered consumer over the whole
+    // bucket, slower, and a stuck one holds the poll until its bound; noticing a loss must not wait for it.
+    if (!this.fencedIncarnation) await this.reportOrphans();
+    const live = new Map<string, Lease>();
+    for await (const key of await this.leases.keys()) {
+      if (key.startsWith('claim.')) continue;
+      const e = await this.leases.get(key);
+      if (e && e.operation === 'PUT') live.set(key, parse<Lease>(e.value));
+    }
+    this.live = live;
+  }
+
+  /** Incarnations whose sinks are in the table but whose lease is gone: their sinks reported once, by whoever claims first. */
+  private async reportOrphans(): Promise<void> {
+    const others = new Set([...this.mirror.values()].map((e) => e.incarnation).filter((i) => i !== this.incarnation));
+    const orphans: string[] = [];
+    for (const incarnation of others) {
+      const lease = await this.leases.get(incarnation);
+      if (!lease || lease.operation !== 'PUT') orphans.push(incarnation);
+    }
+    if (this.fencedIncarnation) return;
+    for (const incarnation of orphans) {
+      if (!(await this.claim(incarnation))) continue;
+      this.log.info({ incarnation }, 'replica lease expired: reporting its sinks replica-lost');
+      const now = Date.now();
+      for (const e of [...this.mirror.values()].filter((x) => x.incarnation === incarnation)) {
+        this.tracker.report({
+          sinkId: e.sinkId,
+          // Another replica's sink table does not carry subjects.
+          subject: '',
+          consumerName: e.consumerName,
+          peer: e.peer,
+          subscriptionCount: e.subscriptionCount,
+          reason: 'replica-lost',
+          detectedAt: now,
+          sinceLastActivityMs: Math.max(0, now - e.lastActivity),
+          sinkAgeMs: now - e.openedAt,
+          replicaId: e.replicaId,
+        });
       }
-      this.live = live;
-      if (this.fencedIncarnation) return;
-      const orphans = new Set([...this.mirror.values()].map((e) => e.incarnation).filter((i) => i !== this.incarnation && !live.has(i)));
-      for (const incarnation of orphans) {
-        if (!(await this.claim(incarnation))) continue;
-        this.log.info({ incarnation }, 'replica lease expired: reporting its sinks replica-lost');
-        const now = Date.now();
-        for (const e of [...this.mirror.values()].filter((x) => x.incarnation === incarnation)) {
-          this.tracker.report({
-            sinkId: e.sinkId,
-            // Another replica's sink table does not carry subjects.
-            subject: '',
-            consumerName: e.consumerName,
-            peer: e.peer,
-            subscriptionCount: e.subscriptionCount,
-            reason: 'replica-lost',
-            detectedAt: now,
-            sinceLastActivityMs: Math.max(0, now - e.lastActivity),
-            sinkAgeMs: now - e.openedAt,
-            replicaId: e.replicaId,
-          });
-        }
-        await this.dropEntries(incarnation);
-      }
+      await this.dropEntries(incarnation);
     }
   }
 
