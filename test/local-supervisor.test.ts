@@ -88,8 +88,9 @@ test('a run longer than the stable time starts the restart count afresh', async 
 });
 
 test('stop_grace_period: SIGTERM first; a service that ignores it is killed when the grace period ends', async () => {
-  const polite = supervise(service('console.log("ready"); process.on("SIGTERM", () => process.exit(0)); setInterval(() => {}, 1000)', { when: 'always' }, 10_000));
-  const stubborn = supervise(service('console.log("ready"); process.on("SIGTERM", () => console.log("ignoring SIGTERM")); setInterval(() => {}, 1000)', { when: 'always' }, 400));
+  // "ready" only once the SIGTERM handler is in place, so the test never signals a child that has none yet.
+  const polite = supervise(service('process.on("SIGTERM", () => process.exit(0)); console.log("ready"); setInterval(() => {}, 1000)', { when: 'always' }, 10_000));
+  const stubborn = supervise(service('process.on("SIGTERM", () => console.log("ignoring SIGTERM")); console.log("ready"); setInterval(() => {}, 1000)', { when: 'always' }, 400));
   running.push(polite.proc, stubborn.proc);
   polite.proc.start();
   stubborn.proc.start();
