@@ -32,6 +32,18 @@ export function hasClientAuth(c: ClientCredentialFiles): boolean {
   return c.tokenFile !== '' || c.certFile !== '';
 }
 
+/** TLS channel credentials that send `authorization: Bearer <token()>` on every call. */
+export function withBearerToken(tls: ChannelCredentials, token: () => string): ChannelCredentials {
+  return credentials.combineChannelCredentials(
+    tls,
+    credentials.createFromMetadataGenerator((_params, callback) => {
+      const metadata = new Metadata();
+      metadata.set('authorization', `Bearer ${token()}`);
+      callback(null, metadata);
+    }),
+  );
+}
+
 /**
  * A client's credentials, from files: TLS (with the CA, and a client certificate for mTLS) and a
  * bearer token. The token file is re-read whenever it changes (checked on every call, by its mtime and
@@ -66,16 +78,7 @@ export class ClientCredentials {
     this.channelStamp = stamp([this.files.caFile, this.files.certFile, this.files.keyFile]);
     const read = (file: string) => (file ? fs.readFileSync(file) : null);
     const tls = credentials.createSsl(read(this.files.caFile), read(this.files.keyFile), read(this.files.certFile));
-    this.built = this.files.tokenFile
-      ? credentials.combineChannelCredentials(
-          tls,
-          credentials.createFromMetadataGenerator((_params, callback) => {
-            const metadata = new Metadata();
-            metadata.set('authorization', `Bearer ${this.currentToken()}`);
-            callback(null, metadata);
-          }),
-        )
-      : tls;
+    this.built = this.files.tokenFile ? withBearerToken(tls, () => this.currentToken()) : tls;
     return this.built;
   }
 

@@ -1,6 +1,7 @@
 import { forEachEvent } from '../../services/provider/log/batch-codec';
 import * as fs from 'node:fs';
-import { type ChannelCredentials, credentials, Metadata } from '@grpc/grpc-js';
+import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
+import { withBearerToken } from '../../shared/client-credentials';
 import type { Msg as NatsMsg } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -58,15 +59,7 @@ function channel(): ChannelCredentials {
   if (!args.ca) return credentials.createInsecure();
   const tls = credentials.createSsl(fs.readFileSync(args.ca));
   const token = args.token;
-  if (!token) return tls;
-  return credentials.combineChannelCredentials(
-    tls,
-    credentials.createFromMetadataGenerator((_p, cb) => {
-      const md = new Metadata();
-      md.set('authorization', `Bearer ${token}`);
-      cb(null, md);
-    }),
-  );
+  return token ? withBearerToken(tls, () => token) : tls;
 }
 setTimeout(() => process.exit(3), args.maxMs).unref();
 const send = (m: object) => process.send?.(m);

@@ -2,7 +2,8 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type ChannelCredentials, credentials, Metadata } from '@grpc/grpc-js';
+import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
+import { withBearerToken } from '../../shared/client-credentials';
 import { SignJWT } from 'jose';
 import { type CertFiles, DevCa } from '../../services/local/pki';
 import type { ProviderConfig } from '../../services/provider/provider-config';
@@ -115,16 +116,8 @@ export class SecurityFixtures {
   channel(options: { token?: string; cert?: CertFiles } = {}): ChannelCredentials {
     const cert = options.cert;
     const tls = credentials.createSsl(fs.readFileSync(this.ca.cert), cert ? fs.readFileSync(cert.key) : null, cert ? fs.readFileSync(cert.cert) : null);
-    if (!options.token) return tls;
     const token = options.token;
-    return credentials.combineChannelCredentials(
-      tls,
-      credentials.createFromMetadataGenerator((_p, cb) => {
-        const md = new Metadata();
-        md.set('authorization', `Bearer ${token}`);
-        cb(null, md);
-      }),
-    );
+    return token ? withBearerToken(tls, () => token) : tls;
   }
 
   cleanup(): void {

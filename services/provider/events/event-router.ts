@@ -109,11 +109,10 @@ export class EventRouter implements ReplaySource, LogListener {
     this.onLogGap(firstMissing, firstAvailable);
   }
 
-  /** `event` is the batch's own copy of the input: its sequence is set in place (again, if re-encoded). */
   /**
-   * Encodes one event with its position, once, into a buffer of its exact size (no spread copy, no random
-   * UUID: an event without an id gets one from the batch's idempotency key, or from the epoch and its
-   * position, unique within the log).
+   * Stores one event with its position, once: received bytes are spliced, other events encoded into a
+   * buffer of their exact size (no random UUID: an event without an id gets one from the batch's
+   * idempotency key, or from the epoch and its position, unique within the log).
    */
   private encode(input: Event, tokens: readonly string[], sequence: number, now: number, time: string, i: number, idempotencyKey: string): RetainedEvent {
     const given = input.id;
