@@ -10,7 +10,7 @@ const sub = (id: string, pattern: string): Subscription => ({ id, owner, pattern
 
 function matches(index: SubscriptionIndex, topic: string): string[] {
   const ids: string[] = [];
-  index.match(topic.split('.'), (s) => ids.push(s.id));
+  index.match(topic, topic.split('.'), (s) => ids.push(s.id));
   return ids.sort();
 }
 

@@ -115,7 +115,7 @@ async function consume(): Promise<void> {
         forEachEvent(m.data, (bytes) => {
           const e = EventCodec.decode(bytes);
           let matched = false;
-          index.match(e.topic.split('.'), () => (matched = true));
+          index.match(e.topic, e.topic.split('.'), () => (matched = true));
           if (matched) onEvent(e.data);
         });
       },

@@ -141,7 +141,7 @@ export class EventRouter implements ReplaySource, LogListener {
   private route(event: RetainedEvent): void {
     const groups = this.groups;
     this.routing = event;
-    this.registry.match(event.tokens, this.visit);
+    this.registry.match(event.topic, event.tokens, this.visit);
     this.routing = undefined;
     if (groups.size === 0) return;
     try {

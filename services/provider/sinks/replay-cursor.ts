@@ -117,7 +117,7 @@ export class ReplayCursor {
       scanned++;
       this.next = event.sequence + 1;
       const ids: string[] = [];
-      this.index.match(event.tokens, (sub) => {
+      this.index.match(event.topic, event.tokens, (sub) => {
         if (attributesMatch(sub.attributes, event)) ids.push(sub.id);
       });
       if (ids.length > 0) {

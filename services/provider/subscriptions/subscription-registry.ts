@@ -45,8 +45,8 @@ export class SubscriptionRegistry {
     this.schedulePurge();
   }
 
-  match(tokens: readonly string[], visit: (sub: Subscription) => void): void {
-    this.index.match(tokens, visit);
+  match(topic: string, tokens: readonly string[], visit: (sub: Subscription) => void): void {
+    this.index.match(topic, tokens, visit);
   }
 
   /** Resolves when every retired subscription has left the index. */
