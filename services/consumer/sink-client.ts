@@ -179,7 +179,7 @@ export class SinkClient {
     const address = this.addresses.current;
     let client = this.clients.get(address);
     if (!client) {
-      client = new LazySinkServiceClient(address, this.credentials.channel(), clientOptions(this.config.keepaliveTimeMs, this.config.keepaliveTimeoutMs));
+      client = new LazySinkServiceClient(address, this.credentials.channel(), clientOptions(this.config.keepaliveTimeMs, this.config.keepaliveTimeoutMs, this.config.receiveWindowBytes));
       this.clients.set(address, client);
     }
     return client;
