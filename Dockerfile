@@ -32,4 +32,4 @@ COPY --from=build --chown=node:node /app/proto ./proto
 RUN install -d -o node -g node -m 0755 /var/lib/tether
 USER node
 EXPOSE 50051 9464
-CMD ["node", "--max-semi-space-size=4", "dist/services/provider/main.js"]
+CMD ["node", "--initial-old-space-size=64", "dist/services/provider/main.js"]

@@ -29,8 +29,8 @@ export async function profiledFanout(dir: string, consumers: number, count: numb
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const prof = (name: string) => ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}.cpuprofile`];
-  // The provider runs with the young-generation bound it ships with (Dockerfile, compose, npm run start:provider).
-  const provider = new Worker<Msg>('../profile/provider-worker.js', creds ? creds.provider(mode) : { sinkQueueMaxEvents: 1_000_000, sinkQueueMaxBytes: 256 * 1024 * 1024 }, ['--max-semi-space-size=4', ...prof('provider')]);
+  // The provider runs with the old-generation floor it ships with (Dockerfile, compose, npm run start:provider).
+  const provider = new Worker<Msg>('../profile/provider-worker.js', creds ? creds.provider(mode) : { sinkQueueMaxEvents: 1_000_000, sinkQueueMaxBytes: 256 * 1024 * 1024 }, ['--initial-old-space-size=64', ...prof('provider')]);
   const { port } = await provider.next('ready', 30_000);
   const base = { count, subs: SUBS, payload: PAYLOAD, rate: 0, durationMs: 0, latency: 0, maxMs: 180_000, mode: 'tether', address: `127.0.0.1:${port}` };
   const subs = Array.from({ length: consumers }, (_, i) => new Worker<Msg>('fanout-worker.js', { ...base, role: 'consume', ...creds?.worker(mode, 'consume') }, i === 0 ? prof('consumer') : []));
