@@ -152,8 +152,9 @@ describe('replicas on one JetStream log', () => {
       expect(a.tracker.liveSinks).toBe(1);
       for (let i = 0; i < 10; i++) await publish(pub, [event('fence.before')]);
       await waitFor('delivered on A', async () => (await consumer.status()).lastSequence === 10, 5_000, 50);
-      // The fleet knows of a sink within TETHER_FLEET_SYNC_MS of its opening.
-      await waitFor('A\'s sink in B\'s fleet view', () => b.provider.fleet.remoteSinks().some((s) => s.consumerName === 'fenced'), 5_000, 20);
+      // The fleet knows of a sink within TETHER_FLEET_SYNC_MS of its opening, and of its subscription by the
+      // next sync (a sync between the open and the subscribe shows the sink with none).
+      await waitFor('A\'s sink and its subscription in B\'s fleet view', () => b.provider.fleet.remoteSinks().some((s) => s.consumerName === 'fenced' && s.subscriptionCount === 1), 5_000, 20);
       const silencedAt = Date.now();
       proxy.silence();
       // A fences (closes its sink as replica-lost) before its lease can expire and B reports anything.
