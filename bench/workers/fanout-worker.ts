@@ -104,7 +104,7 @@ async function consume(): Promise<void> {
     const index = new SubscriptionIndex();
     for (let i = 0; i < args.subs; i++) {
       const pattern = i === 0 ? 'bench.>' : `bench.k.${i}`;
-      index.add({ id: `s${i}`, owner: null as never, pattern, attributes: null }, pattern.split('.'));
+      index.add({ id: `s${i}`, owner: null as never, pattern, attributes: null });
     }
     const nc = await connect({ servers: args.address });
     const c = await jetstream(nc).consumers.get(DIRECT_STREAM, { opt_start_seq: 1 });

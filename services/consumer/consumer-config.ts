@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import { parseAddressList } from '../../shared/address-list';
 import { clientCredentialProblems, clientCredentialSettings, hasClientAuth } from '../../shared/client-credentials';
+import { RECEIVE_WINDOW_BYTES } from '../../shared/client-options';
 import { type ConfigOf, int, loadConfig, optionalStr, str } from '../../shared/config';
 import { isLoopbackHost } from '../../shared/loopback';
 import { parseSubscriptionList } from '../../shared/subscription-spec';
@@ -18,7 +19,7 @@ export const consumerSettings = {
   logEvents: int('CONSUMER_LOG_EVENTS', 1, '1 logs every event at info level, 0 logs them at debug.', 0, 1),
   keepaliveTimeMs: int('CONSUMER_KEEPALIVE_TIME_MS', 300_000, 'Client keepalive ping interval; 5 min is what strict gRPC servers permit.', 10_000),
   keepaliveTimeoutMs: int('CONSUMER_KEEPALIVE_TIMEOUT_MS', 20_000, 'Client keepalive ping deadline.', 1_000),
-  receiveWindowBytes: int('CONSUMER_RECEIVE_WINDOW_BYTES', 1_048_576, 'HTTP/2 flow-control window granted to the provider (per stream and connection); 64 KiB, the HTTP/2 default, stalls the provider inside every large delivery.', 65_535, 2 ** 31 - 1),
+  receiveWindowBytes: int('CONSUMER_RECEIVE_WINDOW_BYTES', RECEIVE_WINDOW_BYTES, 'HTTP/2 flow-control window granted to the provider (per stream and connection); 64 KiB, the HTTP/2 default, stalls the provider inside every large delivery.', 65_535, 2 ** 31 - 1),
   idleTimeoutMs: int('CONSUMER_IDLE_TIMEOUT_MS', 30_000, 'No message (events or provider heartbeats) for this long means the provider is gone: reconnect.', 100),
   backoffInitialMs: int('CONSUMER_BACKOFF_INITIAL_MS', 100, 'First reconnect delay ceiling.', 1),
   backoffMaxMs: int('CONSUMER_BACKOFF_MAX_MS', 5_000, 'Reconnect delay cap.', 1),

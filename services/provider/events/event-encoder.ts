@@ -56,7 +56,6 @@ function writeString(buf: Buffer, pos: number, field: number, s: string): number
   return pos + buf.write(s, pos, 'utf8');
 }
 
-
 /**
  * A published event as stored, without decoding or re-encoding it: the bytes it arrived as, followed by
  * the fields the provider assigns (`id` and `time` when not empty, meaning the event had none, and its

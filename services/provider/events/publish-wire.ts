@@ -91,7 +91,6 @@ function withPositions<T extends { sequences: string[] }>(field: number, encode:
   };
 }
 
-
 export const encodePublishResponse = withPositions<PublishResponse>(1, (m) => PublishResponse.encode(m).finish());
 export const encodePublishStreamResponse = withPositions<PublishStreamResponse>(2, (m) => PublishStreamResponse.encode(m).finish());
 

@@ -46,7 +46,7 @@ export class ReplayCursor {
     private next: number,
   ) {
     for (const sub of subs) {
-      this.index.add(sub, sub.pattern.split('.'));
+      this.index.add(sub);
       this.ids.add(sub.id);
     }
   }
@@ -80,7 +80,7 @@ export class ReplayCursor {
 
   /** An unsubscribe during the replay. */
   drop(sub: SinkSubscription): void {
-    if (this.ids.delete(sub.id)) this.index.remove(sub, sub.pattern.split('.'));
+    if (this.ids.delete(sub.id)) this.index.remove(sub);
   }
 
   /**

@@ -10,7 +10,6 @@ const BATCH_DELIVERIES = (1 << 3) | 2;
 const DELIVERY_EVENT = (1 << 3) | 2;
 const DELIVERY_SUBSCRIPTION_ID = (2 << 3) | 2;
 
-
 /**
  * A subscription id with its length. Ids are short and nearly always ASCII: copied by hand, which costs
  * less than a call into the native UTF-8 writer per id and event; anything else goes to that writer.

@@ -1,8 +1,9 @@
 import type { Subscription } from './subscription';
 
 /**
- * Subscriptions with one pattern, or ending at one trie node. Most patterns are unique, so a lone subscription is stored
- * as itself and a Set is made only for the second: this halves the index's memory per subscription.
+ * Subscriptions with one exact pattern, or ending at one trie node. Most patterns are unique, so a lone
+ * subscription is stored as itself and a Set is made only for the second: this halves the index's
+ * memory per subscription.
  */
 export type Bucket = Subscription | Set<Subscription> | undefined;
 

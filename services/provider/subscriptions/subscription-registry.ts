@@ -26,19 +26,19 @@ export class SubscriptionRegistry {
   }
 
   add(sub: Subscription): void {
-    this.index.add(sub, sub.pattern.split('.'));
+    this.index.add(sub);
     this.live++;
   }
 
   remove(sub: Subscription): void {
-    if (this.index.remove(sub, sub.pattern.split('.'))) this.live--;
+    if (this.index.remove(sub)) this.live--;
   }
 
   /** All of a closed owner's subscriptions at once. */
   retire(subs: Subscription[]): void {
     this.live -= subs.length;
     if (subs.length <= this.purgeChunk && this.purgeQueue.length === 0) {
-      for (const sub of subs) this.index.remove(sub, sub.pattern.split('.'));
+      for (const sub of subs) this.index.remove(sub);
       return;
     }
     this.purgeQueue.push(subs);
@@ -69,7 +69,7 @@ export class SubscriptionRegistry {
       const n = Math.min(budget, subs.length);
       for (let i = 0; i < n; i++) {
         const sub = subs.pop() as Subscription;
-        this.index.remove(sub, sub.pattern.split('.'));
+        this.index.remove(sub);
       }
       budget -= n;
       if (subs.length === 0) this.purgeQueue.shift();
