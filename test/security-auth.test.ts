@@ -79,13 +79,24 @@ describe('authentication with TLS and bearer tokens', () => {
     const { err } = await settle((md, o, cb) => tracker.getTotals({ local: false }, md, o, cb));
     expect(err?.code).toBe(status.PERMISSION_DENIED);
     expect(err?.details).toMatch(/reader lacks the operator role/);
+    // Every other tracker call needs the operator role too.
+    const others = await Promise.all([
+      settle((md, o, cb) => tracker.listSinks({ local: false }, md, o, cb)),
+      settle((md, o, cb) => tracker.listSubscriptions({ sinkId: 'x' }, md, o, cb)),
+      settle((md, o, cb) => tracker.evictSink({ sinkId: 'x', message: '' }, md, o, cb)),
+      settle((md, o, cb) => tracker.revokeSubject({ subject: 'x', message: '' }, md, o, cb)),
+    ]);
+    for (const r of others) expect(r.err?.code).toBe(status.PERMISSION_DENIED);
+    const watch = tracker.watchReclaims({ local: false });
+    const watchErr = await new Promise<{ code?: number }>((resolve) => watch.on('error', resolve));
+    expect(watchErr.code).toBe(status.PERMISSION_DENIED);
     const pub = publisherClient(h.address, fx.channel({ token: consumerToken }));
     expect((await publishWith(pub, [event('a.b')])).err?.code).toBe(status.PERMISSION_DENIED);
     const publisherToken = await fx.token({ sub: 'writer', roles: ['publisher'], publish: ['>'] });
     const sink = new SinkTestClient(h.address, fx.channel({ token: publisherToken })).open('writer');
     expect((await sink.waitError()).code).toBe(status.PERMISSION_DENIED);
     sink.close();
-    expect(await auditCount(h, 'denied', 'reader')).toBe(2);
+    expect(await auditCount(h, 'denied', 'reader')).toBe(7); // six tracker calls and one publish, each audited
     tracker.close();
     pub.close();
   });
